@@ -1,0 +1,122 @@
+"""Trace STDP with the canonical sign (MODEL.md 3), float and fixed.
+
+Weights are handled as magnitudes ``m = |w| >= 0``; the sign is fixed per
+pathway (so the sign invariant holds by construction). Per step t, with pre
+spikes ``s_j(t)`` and post spikes ``s_i(t)`` of the same step:
+
+1. traces decay: ``x_j <- x_j * k_plus``, ``y_i <- y_i * k_minus`` (:func:`trace_step`);
+2. the update uses the decayed traces, i.e. spikes strictly before t
+   (:func:`stdp_delta`)::
+
+       rule "stdp":   dm_ij = eta_plus * x_j * s_i * (m_max - m_ij)**mu
+                            - eta_minus * y_i * s_j * m_ij**mu
+       rule "vogels": dm_ij = eta_plus * x_j * s_i + eta_minus * (y_i - alpha) * s_j
+
+   so pre-before-post potentiates and post-before-pre depresses; coincident
+   spikes cancel out of the pair terms;
+3. traces take the new spikes: ``x_j += s_j`` (fixed: ``+ trace_impulse``, saturating);
+4. ``dm`` accumulates; every ``t_epoch`` steps :func:`apply_epoch` adds the
+   accumulator to ``m`` (fixed: stochastic rounding) and clips to
+   ``[m_min, m_max]``; absent synapses (mask 0) stay exactly 0.
+
+Traces always evolve; whether ``dm`` is accumulated is the caller's choice
+(learning on/off, STDP during sleep on/off).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lava_sleep.kernels._xp import xp_of
+
+
+@dataclass(frozen=True)
+class StdpRule:
+    """Per-pathway constants of the update (float values or fixed-point integers).
+
+    For fixed point, eta_* are integers in 2**-dw_frac_bits LSB units (see
+    lava_sleep.fixed) and alpha is in trace units; ``fixed`` selects integer arithmetic.
+    """
+
+    rule: str
+    eta_plus: float
+    eta_minus: float
+    mu: float
+    m_min: float
+    m_max: float
+    alpha: float
+    fixed: bool
+
+
+def stdp_rule(params, name: str, fixed_consts=None) -> StdpRule:
+    """StdpRule of pathway ``name`` (float if ``fixed_consts`` is None)."""
+    pw = params.network.pathway(name)
+    if fixed_consts is None:
+        return StdpRule(pw.rule, pw.eta_plus, pw.eta_minus, pw.mu, pw.w_min, pw.w_max, pw.alpha, False)
+    pf = fixed_consts.pathways[name]
+    return StdpRule(pw.rule, pf.eta_plus, pf.eta_minus, pw.mu, pf.m_min, pf.m_max, pf.alpha_trace, True)
+
+
+def trace_step(x, keep, fixed_consts=None):
+    """Decay a trace by one step (before the update; spikes are added by :func:`trace_add`)."""
+    if fixed_consts is None:
+        return x * keep
+    return (x * keep) >> 12
+
+
+def trace_add(x, s, fixed_consts=None):
+    """Add this step's spikes to a decayed trace (fixed: impulse, saturating)."""
+    if fixed_consts is None:
+        return x + s
+    xp = xp_of(x)
+    return xp.clip(x + fixed_consts.trace_impulse * s, 0, fixed_consts.trace_max)
+
+
+def potentiation(rule: StdpRule, m, x_pre):
+    """Potentiation term per synapse for rows whose post neuron spiked: eta+ x_j f+(m)."""
+    if rule.rule == "stdp" and rule.mu != 0:
+        if rule.fixed:  # mu == 1
+            return (rule.eta_plus * x_pre) * (rule.m_max - m)
+        return (rule.eta_plus * x_pre) * (rule.m_max - m) ** rule.mu
+    return rule.eta_plus * x_pre + 0 * m
+
+
+def depression(rule: StdpRule, m, y_post):
+    """Term per synapse for columns whose pre neuron spiked (negative = depression).
+
+    ``y_post`` must broadcast as a column (post index along axis -2).
+    """
+    if rule.rule == "vogels":
+        return rule.eta_minus * (y_post - rule.alpha) + 0 * m
+    if rule.mu != 0:
+        if rule.fixed:
+            return -((rule.eta_minus * y_post) * m)
+        return -((rule.eta_minus * y_post) * m**rule.mu)
+    return -(rule.eta_minus * y_post) + 0 * m
+
+
+def stdp_delta(rule: StdpRule, m, mask, s_pre, s_post, x_pre, y_post):
+    """Dense update ``dm`` (post x pre) for one step: potentiation + depression, masked.
+
+    ``s_pre``/``x_pre`` have shape (..., n_pre); ``s_post``/``y_post`` (..., n_post).
+    Spikes are booleans. Absent synapses get 0.
+    """
+    xp = xp_of(m)
+    pot = potentiation(rule, m, x_pre[..., None, :])
+    dep = depression(rule, m, y_post[..., :, None])
+    dm = xp.where(s_post[..., :, None], pot, 0 * pot) + xp.where(s_pre[..., None, :], dep, 0 * dep)
+    return xp.where(mask, dm, 0 * dm)
+
+
+def apply_epoch(rule: StdpRule, m, acc, mask, r=None, dw_frac_bits: int = 0):
+    """Apply an accumulated update: ``m <- clip(m + acc)`` (fixed: ``(acc + r) >> F``).
+
+    ``r`` are uniform integers in [0, 2**dw_frac_bits) per synapse (fixed point).
+    """
+    xp = xp_of(m)
+    if rule.fixed:
+        step = (acc + r) >> dw_frac_bits
+    else:
+        step = acc
+    new = xp.clip(m + step, rule.m_min, rule.m_max)
+    return xp.where(mask, new, 0 * new)

@@ -1,0 +1,517 @@
+"""Frozen, validated model parameters (MODEL.md sections 1-4).
+
+Every dataclass validates itself on construction: an invalid value raises
+``ValueError`` naming the field, the value and the allowed range. Units are
+given per field; time is in simulation steps of ``dt`` milliseconds (dt = 1 ms).
+
+Presets: :func:`paper` (the paper's network and values) and :func:`quick` (a
+smaller, faster configuration for demos and tests). Parameters round-trip
+through TOML with :func:`save_toml` / :func:`load_toml`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+POPULATIONS = ("X", "E", "I")
+PATHWAY_NAMES = ("XE", "EE", "EI", "IE")
+
+
+class ParamError(ValueError):
+    """Invalid parameter value (a ValueError naming field, value and range)."""
+
+
+def _check_range(obj, name, lo=None, hi=None, lo_open=False, hi_open=False, integer=False):
+    value = getattr(obj, name)
+    cls = type(obj).__name__
+    if integer:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ParamError(f"{cls}.{name} must be an integer, got {value!r}")
+    else:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ParamError(f"{cls}.{name} must be a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ParamError(f"{cls}.{name} must be finite, got {value!r}")
+    bad = False
+    if lo is not None:
+        bad |= value <= lo if lo_open else value < lo
+    if hi is not None:
+        bad |= value >= hi if hi_open else value > hi
+    if bad:
+        left = "(" if lo_open else "["
+        right = ")" if hi_open else "]"
+        lo_s = "-inf" if lo is None else lo
+        hi_s = "inf" if hi is None else hi
+        raise ParamError(
+            f"{cls}.{name} = {value!r} is out of range; allowed {left}{lo_s}, {hi_s}{right}"
+        )
+
+
+def _check_choice(obj, name, choices):
+    value = getattr(obj, name)
+    if value not in choices:
+        raise ParamError(
+            f"{type(obj).__name__}.{name} = {value!r} is not allowed; choose one of {choices}"
+        )
+
+
+def _check_bool(obj, name):
+    value = getattr(obj, name)
+    if not isinstance(value, bool):
+        raise ParamError(f"{type(obj).__name__}.{name} must be true or false, got {value!r}")
+
+
+@dataclass(frozen=True)
+class InputParams:
+    """Input layer X: Bernoulli (Poisson-like) rate coding of images.
+
+    Attributes:
+        image_size: side of the square input image in pixels (images are resized
+            to image_size x image_size); n_input = image_size**2. Range [2, 64].
+            Paper: 15 (225 inputs); 28 (784) also works.
+        max_rate_hz: firing rate of a white pixel (intensity 255) in Hz;
+            spike probability per step = intensity / 255 * max_rate_hz * dt / 1000.
+            Range (0, 1000].
+        steps_per_image: wake steps each image is presented (ms). Range [1, 100000].
+    """
+
+    image_size: int = 15
+    max_rate_hz: float = 63.75
+    steps_per_image: int = 350
+
+    def __post_init__(self):
+        _check_range(self, "image_size", 2, 64, integer=True)
+        _check_range(self, "max_rate_hz", 0, 1000, lo_open=True)
+        _check_range(self, "steps_per_image", 1, 100000, integer=True)
+
+    @property
+    def n_input(self) -> int:
+        return self.image_size * self.image_size
+
+
+@dataclass(frozen=True)
+class NeuronParams:
+    """Current-based LIF neuron with adaptive threshold and membrane noise (MODEL.md 2).
+
+    Attributes (voltages in mV, times in ms):
+        dt: step length, ms. Range (0, 10]; 1 in the paper.
+        tau_syn: synaptic current time constant, ms. Range [dt, 1e4].
+        tau_m: membrane time constant, ms. Range [dt, 1e4].
+        r_m: membrane resistance (current-to-voltage gain), mV per unit current. Range (0, 1e4].
+        v_rest: resting potential, mV.
+        v_reset: potential after a spike, mV; must lie in [v_min, v_thresh).
+        v_thresh: base threshold theta, mV; must lie in (v_reset, v_max).
+        v_min, v_max: membrane clamp, mV (v_min < v_rest < v_max).
+        tau_a: adaptation time constant, ms. Range [dt, 1e6].
+        delta_a: threshold increment per spike, mV. Range [0, 100].
+        theta_min, theta_max: bounds of the effective threshold theta + a, mV;
+            theta_min <= v_thresh <= theta_max.
+        sigma_wake: membrane noise standard deviation per step during wake, mV. Range [0, 50].
+        sigma_sleep: membrane noise standard deviation per step during sleep, mV. Range [0, 50].
+        bias: constant drive added to the membrane every step, mV. Range [-50, 50].
+    """
+
+    dt: float = 1.0
+    tau_syn: float = 30.0
+    tau_m: float = 30.0
+    r_m: float = 30.0
+    v_rest: float = -70.0
+    v_reset: float = -80.0
+    v_thresh: float = -55.0
+    v_min: float = -100.0
+    v_max: float = 40.0
+    tau_a: float = 100.0
+    delta_a: float = 3.0
+    theta_min: float = -90.0
+    theta_max: float = 0.0
+    sigma_wake: float = 2.0
+    sigma_sleep: float = 4.0
+    bias: float = 0.0
+
+    def __post_init__(self):
+        _check_range(self, "dt", 0, 10, lo_open=True)
+        for name in ("tau_syn", "tau_m"):
+            _check_range(self, name, self.dt, 1e4)
+        _check_range(self, "tau_a", self.dt, 1e6)
+        _check_range(self, "r_m", 0, 1e4, lo_open=True)
+        for name in ("v_rest", "v_reset", "v_thresh", "v_min", "v_max", "theta_min", "theta_max"):
+            _check_range(self, name, -200, 200)
+        _check_range(self, "v_max", self.v_rest, 200, lo_open=True)
+        _check_range(self, "v_min", -200, self.v_rest, hi_open=True)
+        _check_range(self, "v_reset", self.v_min, self.v_thresh, hi_open=True)
+        _check_range(self, "v_thresh", self.v_reset, self.v_max, lo_open=True, hi_open=True)
+        _check_range(self, "theta_min", -200, self.v_thresh)
+        _check_range(self, "theta_max", self.v_thresh, 200)
+        _check_range(self, "delta_a", 0, 100)
+        _check_range(self, "sigma_wake", 0, 50)
+        _check_range(self, "sigma_sleep", 0, 50)
+        _check_range(self, "bias", -50, 50)
+
+
+@dataclass(frozen=True)
+class PathwayParams:
+    """One synaptic pathway pre -> post (MODEL.md 1 and 3).
+
+    Attributes:
+        name: "XE", "EE", "EI" or "IE" (pre population letter, post population letter).
+        p: connection probability. Range [0, 1]; 1 gives dense all-to-all.
+        w_init: initial weight (signed; the sign sets the synapse class:
+            positive = excitatory, negative = inhibitory). |w_init| in [0, w_max].
+        w_init_jitter: relative uniform jitter of initial weights:
+            |w| = |w_init| * (1 + jitter * U(-1, 1)), clipped to [w_min, w_max]. Range [0, 1].
+        w_min, w_max: magnitude bounds |w| in [w_min, w_max]. 0 <= w_min < w_max <= 16.
+        plastic: whether the pathway learns (STDP) and takes part in sleep decay.
+        rule: "stdp" (pair-based trace STDP on |w|) or "vogels" (symmetric iSTDP,
+            Vogels et al. 2011: potentiation on coincidence, depression by alpha on pre spikes).
+        eta_plus, eta_minus: learning rates (weight units per trace unit). Range [0, 1].
+        mu: soft-bound exponent: potentiation scales with (w_max - |w|)**mu,
+            depression with |w|**mu. 0 = hard bounds only. Range [0, 2]; the
+            fixed-point form supports only 0 and 1.
+        alpha: Vogels depression offset (trace units), used when rule == "vogels". Range [0, 10].
+    """
+
+    name: str
+    p: float
+    w_init: float
+    w_init_jitter: float = 0.0
+    w_min: float = 0.0
+    w_max: float = 1.0
+    plastic: bool = False
+    rule: str = "stdp"
+    eta_plus: float = 0.01
+    eta_minus: float = 0.0105
+    mu: float = 0.0
+    alpha: float = 0.2
+
+    def __post_init__(self):
+        _check_choice(self, "name", PATHWAY_NAMES)
+        _check_range(self, "p", 0, 1)
+        _check_range(self, "w_max", 0, 16, lo_open=True)
+        _check_range(self, "w_min", 0, self.w_max, hi_open=True)
+        _check_range(self, "w_init", -self.w_max, self.w_max)
+        _check_range(self, "w_init_jitter", 0, 1)
+        _check_bool(self, "plastic")
+        _check_choice(self, "rule", ("stdp", "vogels"))
+        _check_range(self, "eta_plus", 0, 1)
+        _check_range(self, "eta_minus", 0, 1)
+        _check_range(self, "mu", 0, 2)
+        _check_range(self, "alpha", 0, 10)
+        if self.name[0] == "I" and self.w_init > 0:
+            raise ParamError(f"PathwayParams.w_init of {self.name} must be <= 0 (inhibitory)")
+        if self.name[0] != "I" and self.w_init < 0:
+            raise ParamError(f"PathwayParams.w_init of {self.name} must be >= 0 (excitatory)")
+
+    @property
+    def pre(self) -> str:
+        return self.name[0]
+
+    @property
+    def post(self) -> str:
+        return self.name[1]
+
+    @property
+    def sign(self) -> int:
+        """+1 for excitatory (pre in X or E), -1 for inhibitory (pre in I)."""
+        return -1 if self.pre == "I" else 1
+
+
+def _default_pathways() -> tuple[PathwayParams, ...]:
+    return (
+        PathwayParams("XE", p=0.10, w_init=0.15, w_max=1.0, plastic=True),
+        PathwayParams("EE", p=0.15, w_init=0.3, w_max=1.0, plastic=True),
+        PathwayParams("EI", p=0.20, w_init=0.6, w_max=1.5, plastic=False),
+        PathwayParams("IE", p=0.25, w_init=-0.5, w_max=1.5, plastic=False),
+    )
+
+
+@dataclass(frozen=True)
+class NetworkParams:
+    """Population sizes and the four pathways (MODEL.md 1).
+
+    Attributes:
+        n_exc: excitatory neurons E. Range [1, 100000]. Paper: 200.
+        n_inh: inhibitory neurons I. Range [0, 100000]. Paper: 50 (n_exc / 4).
+        pathways: exactly one PathwayParams for each of "XE", "EE", "EI", "IE", in that order.
+            E->E never has self-connections.
+    """
+
+    n_exc: int = 200
+    n_inh: int = 50
+    pathways: tuple[PathwayParams, ...] = field(default_factory=_default_pathways)
+
+    def __post_init__(self):
+        _check_range(self, "n_exc", 1, 100000, integer=True)
+        _check_range(self, "n_inh", 0, 100000, integer=True)
+        names = tuple(pw.name for pw in self.pathways)
+        if names != PATHWAY_NAMES:
+            raise ParamError(
+                f"NetworkParams.pathways must be {PATHWAY_NAMES} in that order, got {names}"
+            )
+
+    def pathway(self, name: str) -> PathwayParams:
+        for pw in self.pathways:
+            if pw.name == name:
+                return pw
+        raise KeyError(name)
+
+    def with_pathway(self, name: str, **changes) -> NetworkParams:
+        """A copy with one pathway's fields changed."""
+        new = tuple(replace(pw, **changes) if pw.name == name else pw for pw in self.pathways)
+        return replace(self, pathways=new)
+
+    @property
+    def plastic_pathways(self) -> tuple[str, ...]:
+        return tuple(pw.name for pw in self.pathways if pw.plastic)
+
+
+@dataclass(frozen=True)
+class STDPParams:
+    """Trace STDP shared by all plastic pathways (MODEL.md 3).
+
+    Attributes:
+        tau_plus: presynaptic trace time constant, ms. Range [1, 1000].
+        tau_minus: postsynaptic trace time constant, ms. Range [1, 1000].
+        t_epoch: learning epoch in steps: weight updates accumulate and are applied
+            every t_epoch steps (Loihi learning epoch). Range [1, 64].
+        learn_in_sleep: whether STDP keeps running during sleep episodes.
+        trace_bits: fixed point: trace width in bits (unsigned, saturating). Range [3, 16].
+        trace_impulse: fixed point: trace increment per spike (integer); one float
+            trace unit equals trace_impulse integer units. Range [1, 2**trace_bits - 1].
+    """
+
+    tau_plus: float = 20.0
+    tau_minus: float = 20.0
+    t_epoch: int = 1
+    learn_in_sleep: bool = True
+    trace_bits: int = 7
+    trace_impulse: int = 32
+
+    def __post_init__(self):
+        _check_range(self, "tau_plus", 1, 1000)
+        _check_range(self, "tau_minus", 1, 1000)
+        _check_range(self, "t_epoch", 1, 64, integer=True)
+        _check_bool(self, "learn_in_sleep")
+        _check_range(self, "trace_bits", 3, 16, integer=True)
+        _check_range(self, "trace_impulse", 1, 2**self.trace_bits - 1, integer=True)
+
+
+@dataclass(frozen=True)
+class SleepParams:
+    """Sleep phase: silenced input, noise-driven activity, homeostatic decay (MODEL.md 4).
+
+    Attributes:
+        fraction: share f of all simulated steps spent asleep. Range [0, 0.95];
+            0 = no sleep. Episode k lasts round(k*period*f/(1-f)) - round((k-1)*period*f/(1-f))
+            steps, so the share is exact over time (before early wake-up).
+        period: wake steps between sleep episodes. Range [1, 10**9].
+        lam: decay factor per sleep step (lambda). Range (0, 1]; paper 0.99997.
+        form: "log" (|w| <- t * (|w|/t)**lam) or "linear" (|w| <- t + (|w| - t) * lam).
+            The fixed-point form supports only "linear".
+        target: "static" (t = mean initial |w| of the pathway), "group" (scale the
+            pathway's total |w| back to its initial total) or "neuron" (synaptic scaling:
+            restore each post-neuron's incoming total, keeping relative weights).
+        decay_noise: relative standard deviation of each synapse's decay strength
+            (1 - lam**K) per block (float forms; fixed point uses stochastic rounding
+            in addition). Range [0, 1].
+        block: the decay is settled every `block` sleep steps with lam**block (and for the
+            remainder at episode end); early wake-up is checked at the same points. Range [1, 10000].
+        w_floor: magnitude floor after decay; |w| below it is set to w_floor, or pruned
+            (mask set to 0) when prune is on. Range [0, 1].
+        prune: prune sub-floor synapses instead of flooring them.
+        tol: early wake-up when every plastic pathway's total |w| is within tol
+            (relative) of its target total. Range [0, 1]; 0 disables early wake-up.
+    """
+
+    fraction: float = 0.0
+    period: int = 3500
+    lam: float = 0.99997
+    form: str = "log"
+    target: str = "neuron"
+    decay_noise: float = 0.1
+    block: int = 10
+    w_floor: float = 0.0
+    prune: bool = False
+    tol: float = 0.01
+
+    def __post_init__(self):
+        _check_range(self, "fraction", 0, 0.95)
+        _check_range(self, "period", 1, 10**9, integer=True)
+        _check_range(self, "lam", 0, 1, lo_open=True)
+        _check_choice(self, "form", ("log", "linear"))
+        _check_choice(self, "target", ("static", "group", "neuron"))
+        _check_range(self, "decay_noise", 0, 1)
+        _check_range(self, "block", 1, 10000, integer=True)
+        _check_range(self, "w_floor", 0, 1)
+        _check_bool(self, "prune")
+        _check_range(self, "tol", 0, 1)
+
+    def episode_length(self, k: int) -> int:
+        """Planned length of sleep episode k (k = 1, 2, ...), in steps."""
+        if self.fraction == 0.0:
+            return 0
+        r = self.fraction / (1.0 - self.fraction) * self.period
+        return int(math.floor(k * r + 0.5)) - int(math.floor((k - 1) * r + 0.5))
+
+
+@dataclass(frozen=True)
+class FixedParams:
+    """Fixed-point (Loihi-style) widths; see lava_sleep.fixed for every derived constant.
+
+    Attributes:
+        w_bits: weight magnitude bits (sign separate). Range [2, 8] (Loihi: 8).
+        v_frac_bits: fractional bits of voltage: 1 mV = 2**v_frac_bits integer units.
+            Range [6, 16]; must keep v_max - v_rest and the threshold range inside the
+            24-bit state.
+        dw_frac_bits: fractional bits of accumulated weight updates before stochastic
+            rounding. Range [4, 24].
+        decay_frac_bits: fractional bits of the sleep decay factor. Range [16, 30].
+    """
+
+    w_bits: int = 8
+    v_frac_bits: int = 16
+    dw_frac_bits: int = 16
+    decay_frac_bits: int = 24
+
+    def __post_init__(self):
+        _check_range(self, "w_bits", 2, 8, integer=True)
+        _check_range(self, "v_frac_bits", 6, 16, integer=True)
+        _check_range(self, "dw_frac_bits", 4, 24, integer=True)
+        _check_range(self, "decay_frac_bits", 16, 30, integer=True)
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    """The whole model: input, neurons, network, STDP, sleep, fixed point."""
+
+    input: InputParams = field(default_factory=InputParams)
+    neuron: NeuronParams = field(default_factory=NeuronParams)
+    network: NetworkParams = field(default_factory=NetworkParams)
+    stdp: STDPParams = field(default_factory=STDPParams)
+    sleep: SleepParams = field(default_factory=SleepParams)
+    fixed: FixedParams = field(default_factory=FixedParams)
+
+    @property
+    def n_input(self) -> int:
+        return self.input.n_input
+
+    def sizes(self) -> dict[str, int]:
+        """Population sizes {"X": n_input, "E": n_exc, "I": n_inh}."""
+        return {"X": self.n_input, "E": self.network.n_exc, "I": self.network.n_inh}
+
+    def with_sleep_fraction(self, fraction: float) -> ModelParams:
+        return replace(self, sleep=replace(self.sleep, fraction=float(fraction)))
+
+    def check_fixed(self) -> None:
+        """Raise ParamError if the configuration has no fixed-point form."""
+        if self.sleep.form != "linear" and self.sleep.fraction > 0:
+            raise ParamError(
+                f"SleepParams.form = {self.sleep.form!r} has no fixed-point form; use 'linear'"
+            )
+        for pw in self.network.pathways:
+            if pw.plastic and pw.mu not in (0.0, 1.0):
+                raise ParamError(
+                    f"PathwayParams.mu = {pw.mu!r} of {pw.name} has no fixed-point form; use 0 or 1"
+                )
+
+    # -- serialisation -----------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["network"]["pathways"] = {pw["name"]: pw for pw in d["network"]["pathways"]}
+        for pw in d["network"]["pathways"].values():
+            pw.pop("name")
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], base: ModelParams | None = None) -> ModelParams:
+        """Build from a (possibly partial) nested dict on top of ``base`` (default: paper)."""
+        base = base or ModelParams()
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ParamError(f"unknown parameter section(s): {sorted(unknown)}; known {sorted(known)}")
+        parts = {}
+        for f in fields(cls):
+            sub = d.get(f.name, {})
+            cur = getattr(base, f.name)
+            if not isinstance(sub, dict):
+                raise ParamError(f"section [{f.name}] must be a table, got {sub!r}")
+            sub = dict(sub)
+            if f.name == "network":
+                pws = sub.pop("pathways", {})
+                if not isinstance(pws, dict):
+                    raise ParamError("network.pathways must be a table of pathway tables")
+                unknown_pw = set(pws) - set(PATHWAY_NAMES)
+                if unknown_pw:
+                    raise ParamError(f"unknown pathway(s) {sorted(unknown_pw)}; known {PATHWAY_NAMES}")
+                newpw = []
+                for pw in cur.pathways:
+                    ch = dict(pws.get(pw.name, {}))
+                    _reject_unknown(PathwayParams, ch, f"network.pathways.{pw.name}", skip={"name"})
+                    newpw.append(replace(pw, **ch))
+                _reject_unknown(NetworkParams, sub, "network", skip={"pathways"})
+                parts[f.name] = replace(cur, pathways=tuple(newpw), **sub)
+            else:
+                _reject_unknown(type(cur), sub, f.name)
+                parts[f.name] = replace(cur, **sub)
+        return cls(**parts)
+
+
+def _reject_unknown(dc, d, where, skip=()):
+    names = {f.name for f in fields(dc)} - set(skip)
+    unknown = set(d) - names
+    if unknown:
+        raise ParamError(f"unknown parameter(s) in [{where}]: {sorted(unknown)}; known {sorted(names)}")
+
+
+def paper() -> ModelParams:
+    """The paper's network: 15x15 inputs, 200 E, 50 I, pathway values of MODEL.md 1."""
+    return ModelParams()
+
+
+def quick() -> ModelParams:
+    """Smaller, faster preset: 10x10 inputs, 100 E, 25 I, 150 steps per image."""
+    return ModelParams(
+        input=InputParams(image_size=10, steps_per_image=150),
+        network=NetworkParams(n_exc=100, n_inh=25),
+        sleep=SleepParams(period=1500),
+    )
+
+
+PRESETS = {"paper": paper, "quick": quick}
+
+
+def preset(name: str) -> ModelParams:
+    try:
+        return PRESETS[name]()
+    except KeyError:
+        raise ParamError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}") from None
+
+
+def load_toml(path: str | os.PathLike, base: ModelParams | None = None) -> ModelParams:
+    """Read parameters from a TOML file (partial files override ``base``)."""
+    import tomli
+
+    try:
+        with open(path, "rb") as fh:
+            d = tomli.load(fh)
+    except FileNotFoundError:
+        raise ParamError(f"config file not found: {path}") from None
+    except tomli.TOMLDecodeError as exc:
+        raise ParamError(f"config file {path} is not valid TOML: {exc}") from None
+    try:
+        return ModelParams.from_dict(d, base)
+    except TypeError as exc:  # wrong value types inside replace()
+        raise ParamError(f"config file {path}: {exc}") from None
+
+
+def save_toml(params: ModelParams, path: str | os.PathLike) -> None:
+    """Write parameters to TOML atomically."""
+    import tomli_w
+
+    from lava_sleep.io import atomic_write_bytes
+
+    atomic_write_bytes(path, tomli_w.dumps(params.to_dict()).encode())

@@ -1,0 +1,150 @@
+"""Counter-based random streams, bit-identical in NumPy and torch.
+
+Every random number in lava-sleep is a pure function of
+``(seed, stream, counter, draw, index)``:
+
+* ``seed``    - the run's seed (0 <= seed < 2**32),
+* ``stream``  - what the number is for (a :class:`Stream` member),
+* ``counter`` - usually the simulation step (or sleep block, or learning epoch),
+* ``draw``    - a small sub-counter when one (step, index) needs several numbers,
+* ``index``   - the element (pixel, neuron, synapse) the number belongs to.
+
+The scalar part (seed, stream, counter, draw) is hashed on the host with plain
+Python integers into a 32-bit key; the per-element part is two rounds of a
+32-bit integer mixer applied to ``index ^ key``. The mixer is written only with
+``^ >> & * +`` on int64 values that never exceed 2**63 (32x16-bit partial
+products, explicit masking), so the *same code* runs on NumPy int64 arrays and
+torch int64 tensors (CPU or CUDA) and gives the same bits. torch lacks most
+uint64 operations and float transcendental functions may differ in the last bit
+between libraries, hence this integer-only design (MODEL.md section 6).
+
+Derived draws, all integer-exact:
+
+* :func:`uniform_u32`  - raw 32-bit integers in [0, 2**32).
+* :func:`uniform`      - floats in [0, 1): ``h / 2**32`` (exact in float64).
+* :func:`bernoulli`    - ``h < threshold`` with an integer threshold
+  (:func:`prob_to_threshold`), so no float compare is involved.
+* :func:`normal_int`   - approximately Gaussian integers: the centred sum of four
+  16-bit uniforms (Irwin-Hall, n=4), mean 0, standard deviation
+  :data:`NORMAL_INT_SD` (about 37837.2), support +-131070.
+* :func:`normal`       - ``normal_int / NORMAL_INT_SD`` in float: unit variance,
+  identical bits in NumPy and torch because it is one exact integer-to-float
+  conversion and one correctly rounded division.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+
+MASK32 = 0xFFFFFFFF
+
+# Irwin-Hall with four 16-bit uniforms: variance 4 * (65536**2 - 1) / 12.
+NORMAL_INT_SD = math.sqrt(4.0 * (65536.0**2 - 1.0) / 12.0)
+NORMAL_INT_CENTER = 2 * 65535  # 4 * 65535 / 2
+
+
+class Stream(enum.IntEnum):
+    """Stream identifiers: one per purpose of randomness."""
+
+    CONNECT = 1  # structural masks
+    INIT = 2  # initial weight jitter
+    INPUT = 3  # Bernoulli input spikes
+    NOISE = 4  # membrane noise
+    STDP_ROUND = 5  # stochastic rounding of STDP updates (fixed point); + pathway id
+    DECAY = 16  # sleep decay noise / stochastic rounding; + pathway id
+    SPLIT = 32  # data splits and shuffles
+    SG = 40  # surrogate-gradient baseline (init, sleep noise)
+
+
+def _mul32(x, c: int):
+    """``(x * c) mod 2**32`` for 0 <= x < 2**32 without leaving int64."""
+    lo = c & 0xFFFF
+    hi = c >> 16
+    return (x * lo + (((x * hi) & 0xFFFF) << 16)) & MASK32
+
+
+def _mix(x):
+    """A 32-bit avalanche mixer (xorshift-multiply, 'lowbias32' constants)."""
+    x = x ^ (x >> 16)
+    x = _mul32(x, 0x7FEB352D)
+    x = x ^ (x >> 15)
+    x = _mul32(x, 0x846CA68B)
+    x = x ^ (x >> 16)
+    return x
+
+
+def _mix_int(x: int) -> int:
+    return int(_mix(x & MASK32))
+
+
+def key(seed: int, stream: int, counter: int, draw: int = 0) -> int:
+    """Scalar 32-bit key for (seed, stream, counter, draw); pure Python."""
+    if not 0 <= seed <= MASK32:
+        raise ValueError(f"seed must be in [0, 2**32), got {seed}")
+    k = _mix_int(seed ^ 0x9E3779B9)
+    k = _mix_int(k ^ (int(stream) * 0x85EBCA6B & MASK32))
+    k = _mix_int(k ^ (counter & MASK32))
+    k = _mix_int(k ^ ((counter >> 32) & MASK32) ^ (draw * 0xC2B2AE35 & MASK32))
+    return k
+
+
+def keys(seed: int, stream: int, counters, draw: int = 0) -> list[int]:
+    """Keys for a sequence of counters (used to draw a block of steps at once)."""
+    return [key(seed, stream, int(c), draw) for c in counters]
+
+
+def hash_index(k, index):
+    """Per-element 32-bit hash of ``index`` (int64 array/tensor) under key(s) ``k``.
+
+    ``k`` may be a Python int or an int64 array/tensor that broadcasts against
+    ``index`` (e.g. shape (T, 1) for a block of T steps).
+    """
+    return _mix(_mix(index ^ k) ^ _mul32(k, 0x27D4EB2F))
+
+
+def uniform_u32(k, index):
+    """Uniform integers in [0, 2**32) (int64)."""
+    return hash_index(k, index)
+
+
+def prob_to_threshold(p):
+    """Integer threshold for Bernoulli(p): ``round(p * 2**32)`` clipped to [0, 2**32].
+
+    Works on floats or NumPy arrays (the conversion happens once, on the host).
+    """
+    import numpy as np
+
+    t = np.rint(np.clip(np.asarray(p, dtype=np.float64), 0.0, 1.0) * 4294967296.0)
+    return t.astype(np.int64)
+
+
+def bernoulli(k, index, threshold):
+    """Boolean draws: True with probability ``threshold / 2**32``."""
+    return uniform_u32(k, index) < threshold
+
+
+def uniform(k, index):
+    """Floats in [0, 1) with 32 random bits (float64 for NumPy int input)."""
+    return uniform_u32(k, index) * (1.0 / 4294967296.0)
+
+
+def normal_int(k1, k2, index):
+    """Approximately Gaussian integers (centred Irwin-Hall of four 16-bit uniforms).
+
+    ``k1`` and ``k2`` are two keys (two draws) for the same counter.
+    """
+    a = uniform_u32(k1, index)
+    b = uniform_u32(k2, index)
+    s = (a & 0xFFFF) + (a >> 16) + (b & 0xFFFF) + (b >> 16)
+    return s - NORMAL_INT_CENTER
+
+
+def normal(k1, k2, index):
+    """Approximately standard-normal float64 values (NumPy int64 input).
+
+    torch callers convert ``normal_int`` to their float dtype first and divide by
+    ``NORMAL_INT_SD`` in that dtype, which gives the same bits as NumPy does in
+    the same dtype.
+    """
+    return normal_int(k1, k2, index) / NORMAL_INT_SD
