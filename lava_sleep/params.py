@@ -17,11 +17,13 @@ import os
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from lava_sleep.errors import UserError
+
 POPULATIONS = ("X", "E", "I")
 PATHWAY_NAMES = ("XE", "EE", "EI", "IE")
 
 
-class ParamError(ValueError):
+class ParamError(UserError, ValueError):
     """Invalid parameter value (a ValueError naming field, value and range)."""
 
 

@@ -1,0 +1,124 @@
+"""The only place a simulation backend is selected.
+
+Every backend simulates a *batch* of B independent networks (B >= 1) that share
+the network shape; each member has its own seed and its own ``ModelParams``
+(backends may require members to differ only in sleep settings). The common
+interface (:class:`BatchSimulator`):
+
+* ``run(images, learn=True, sleep_on=True, record_spikes=False, progress=None)``
+  presents ``images`` (n, n_input) uint8 (the same stream to every member) or
+  (B, n, n_input); returns a :class:`BatchOutput`. State (membranes, traces,
+  weights, counters) carries over between calls.
+* ``weights(b)`` -> {pathway: signed float64 (post, pre)}; ``masks(b)`` -> {pathway: bool}.
+* ``state_dict(b)`` / ``load_state_dict(b, d)`` (the keys of
+  :meth:`lava_sleep.reference.ReferenceSimulator.state_dict`).
+
+Backends: ``numpy`` (the oracle, float or fixed), ``torch`` (batched engine,
+device and dtype options), ``lava-float`` / ``lava-fixed`` (Lava graph models),
+``lava-float-fused`` / ``lava-fixed-fused`` (the fused Lava model) and ``loihi2``
+(the Loihi-native variant; needs lava-loihi).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from lava_sleep.errors import UserError
+from lava_sleep.params import ModelParams
+from lava_sleep.reference import ReferenceSimulator
+
+BACKENDS = ("numpy", "torch", "lava-float", "lava-fixed", "lava-float-fused", "lava-fixed-fused",
+            "loihi2")
+
+
+class BackendError(UserError, RuntimeError):
+    """A backend cannot be used here (missing package, device or unsupported option)."""
+
+
+@dataclass
+class BatchOutput:
+    """Result of one run call for a batch of B members.
+
+    counts: (B, n_images, n_exc) int64 E spikes per image (wake steps only).
+    episodes: per member, the list of sleep-episode dicts that ended in the call.
+    spikes: per member dict ("X", "E", "I": steps x n bool; "asleep": steps) or None.
+    steps, sleep_steps: per member, steps simulated in the call (sleep included) and sleep steps.
+    """
+
+    counts: np.ndarray
+    episodes: list = field(default_factory=list)
+    spikes: list | None = None
+    steps: np.ndarray | None = None
+    sleep_steps: np.ndarray | None = None
+
+
+class NumpyBatch:
+    """The oracle as a batch: B independent ReferenceSimulators."""
+
+    def __init__(self, params_list, seeds, mode="float", dtype=np.float64):
+        self.sims = [ReferenceSimulator(p, s, mode=mode, dtype=dtype)
+                     for p, s in zip(params_list, seeds, strict=True)]
+        self.batch = len(self.sims)
+
+    def run(self, images, learn=True, sleep_on=True, record_spikes=False, progress=None):
+        images = np.asarray(images)
+        outs = []
+        for b, sim in enumerate(self.sims):
+            imgs = images[b] if images.ndim == 3 else images
+            cb = None
+            if progress is not None:
+                offset = b * len(imgs)
+
+                def cb(i, offset=offset):
+                    progress(offset + i)
+            outs.append(sim.run(imgs, learn=learn, sleep_on=sleep_on,
+                                record_spikes=record_spikes, progress=cb))
+        return BatchOutput(
+            counts=np.stack([o.counts for o in outs]),
+            episodes=[o.episodes for o in outs],
+            spikes=[o.spikes for o in outs] if record_spikes else None,
+            steps=np.array([o.steps for o in outs]),
+            sleep_steps=np.array([o.sleep_steps for o in outs]),
+        )
+
+    def weights(self, b: int = 0):
+        return {n: self.sims[b].signed_weights(n) for n in self.sims[b].m}
+
+    def masks(self, b: int = 0):
+        return {n: m.copy() for n, m in self.sims[b].mask.items()}
+
+    def state_dict(self, b: int = 0):
+        return self.sims[b].state_dict()
+
+    def load_state_dict(self, b: int, d):
+        self.sims[b].load_state_dict(d)
+
+
+def make_simulator(backend: str, params_list: list[ModelParams], seeds: list[int], *,
+                   mode: str = "float", dtype: str = "float64", device: str = "cpu"):
+    """Create a batch simulator.
+
+    backend: one of BACKENDS. mode: "float" or "fixed" (torch: "fixed" is its
+    integer mode). dtype: "float64" or "float32" (float mode). device: torch device.
+    """
+    if backend not in BACKENDS:
+        raise BackendError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if len(params_list) != len(seeds) or not seeds:
+        raise ValueError("params_list and seeds must be non-empty and of equal length")
+    if dtype not in ("float64", "float32"):
+        raise BackendError(f"dtype must be float64 or float32, got {dtype!r}")
+    if backend == "numpy":
+        return NumpyBatch(params_list, seeds, mode=mode, dtype=np.dtype(dtype).type)
+    if backend == "torch":
+        try:
+            from lava_sleep.engine import TorchSimulator
+        except ImportError as exc:  # pragma: no cover - torch is a dependency
+            raise BackendError(f"the torch backend needs torch: {exc}") from None
+        return TorchSimulator(params_list, seeds, mode=mode, dtype=dtype, device=device)
+    try:
+        from lava_sleep import lava_backend
+    except ImportError as exc:
+        raise BackendError(f"backend {backend!r} is not available: {exc}") from None
+    return lava_backend.make(backend, params_list, seeds, mode=mode, dtype=dtype)

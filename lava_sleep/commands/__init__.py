@@ -1,0 +1,1 @@
+"""Sub-commands of the ``lava-sleep`` command line (one module each)."""
