@@ -15,6 +15,7 @@ import dataclasses
 import math
 import os
 from dataclasses import dataclass, field, fields, replace
+from fractions import Fraction
 from typing import Any
 
 from lava_sleep.errors import UserError
@@ -203,9 +204,11 @@ class PathwayParams:
         _check_range(self, "mu", 0, 2)
         _check_range(self, "alpha", 0, 10)
         if self.name[0] == "I" and self.w_init > 0:
-            raise ParamError(f"PathwayParams.w_init of {self.name} must be <= 0 (inhibitory)")
+            raise ParamError(
+                f"PathwayParams.w_init = {self.w_init!r} of {self.name} must be <= 0 (inhibitory)")
         if self.name[0] != "I" and self.w_init < 0:
-            raise ParamError(f"PathwayParams.w_init of {self.name} must be >= 0 (excitatory)")
+            raise ParamError(
+                f"PathwayParams.w_init = {self.w_init!r} of {self.name} must be >= 0 (excitatory)")
 
     @property
     def pre(self) -> str:
@@ -355,8 +358,12 @@ class SleepParams:
         """Planned length of sleep episode k (k = 1, 2, ...), in steps."""
         if self.fraction == 0.0:
             return 0
-        r = self.fraction / (1.0 - self.fraction) * self.period
-        return int(math.floor(k * r + 0.5)) - int(math.floor((k - 1) * r + 0.5))
+        # Exact rational arithmetic on the decimal the user wrote (0.6 -> 3/5): in floats,
+        # 0.6 / 0.4 = 1.4999999999999998, which rounded the ties of round half up down.
+        f = Fraction(repr(self.fraction))
+        r = f / (1 - f) * self.period
+        half = Fraction(1, 2)
+        return math.floor(k * r + half) - math.floor((k - 1) * r + half)
 
 
 @dataclass(frozen=True)

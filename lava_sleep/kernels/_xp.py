@@ -22,3 +22,14 @@ def decay12(x, keep: int):
     xp = xp_of(x)
     p = x * keep
     return xp.sign(p) * (xp.abs(p) >> 12)
+
+
+def astype_like(x, ref):
+    """``x`` converted to the dtype of the array/tensor ``ref``.
+
+    Needed where NumPy scalars appear: a NumPy float32 *scalar* combined with a Python float
+    gives float64 (NumPy 1.x), which would otherwise leak into float32 state.
+    """
+    if type(ref).__module__.startswith("torch"):
+        return x.to(ref.dtype)
+    return np.asarray(x, dtype=ref.dtype)

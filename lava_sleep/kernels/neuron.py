@@ -104,5 +104,8 @@ def neuron_step(u, v, a, drive, noise, consts):
     v = xp.clip(v * consts.k_v + u + consts.bias + noise, consts.v_min, consts.v_max)
     s = v > consts.v_thresh + a
     v = xp.where(s, consts.v_reset, v)
-    a = xp.clip(a * consts.k_a + consts.delta_a * s, consts.a_min, consts.a_max)
+    a = a * consts.k_a
+    # where() instead of ``delta_a * s``: a Python float times a bool array is float64 in
+    # NumPy, which would turn a float32 state into float64.
+    a = xp.clip(xp.where(s, a + consts.delta_a, a), consts.a_min, consts.a_max)
     return u, v, a, s

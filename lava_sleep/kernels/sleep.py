@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lava_sleep.kernels._xp import xp_of
+from lava_sleep.kernels._xp import astype_like, xp_of
 
 
 @dataclass(frozen=True)
@@ -115,6 +115,7 @@ def decay_block(dc: DecayConsts, m, mask, total0, row_total0, k_steps: int, xi=N
                 tot, tot0 = row_tot, row_total0
                 ratio = (tot0 / xp.where(tot > 0, tot, 1.0 + 0 * tot))[..., :, None]
                 ratio = xp.where(tot[..., :, None] > 0, ratio, 1.0 + 0 * ratio)
+            ratio = astype_like(ratio, m)  # group: the scalar total would make it float64
             if dc.form == "log":
                 new = m * ratio**c
             else:
