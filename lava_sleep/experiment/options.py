@@ -1,0 +1,60 @@
+"""Command-line options shared by ``train``, ``sweep`` and ``demo`` (argparse helpers)."""
+
+from __future__ import annotations
+
+from lava_sleep.backends import BackendError
+from lava_sleep.experiment.config import DTYPES, MODES, RunError, check_choice, resolve_backend
+from lava_sleep.params import PRESETS
+
+
+def add_data_arguments(p, dataset_required: bool = True) -> None:
+    p.add_argument("--data-dir", default=None, metavar="DIR",
+                   help="folder holding the dataset files (default: the cache folder, downloads allowed)")
+    p.add_argument("--subset", default="all", choices=("all", "train", "test"),
+                   help="part of the dataset to split from (default all; 'test' = the official test files)")
+    p.add_argument("--n-train", type=int, default=None, metavar="N",
+                   help="training images (default 80%% of the pool, at most 8000)")
+    p.add_argument("--n-test", type=int, default=None, metavar="M",
+                   help="held-out images (default the rest of 20%%, at most 2000)")
+
+
+def add_model_arguments(p) -> None:
+    p.add_argument("--preset", default="paper", metavar="NAME",
+                   help=f"parameter preset: {' | '.join(PRESETS)} (default paper)")
+    p.add_argument("--config", default=None, metavar="FILE.toml",
+                   help="TOML parameters on top of the preset ([sg] table for --model sg)")
+    p.add_argument("--epochs", type=int, default=1, help="passes over the training images (default 1)")
+    p.add_argument("--readout-images", type=int, default=None, metavar="N",
+                   help="training images used to fit the readouts (default all)")
+
+
+def add_backend_arguments(p) -> None:
+    p.add_argument("--backend", default="auto",
+                   help="numpy | torch | lava-float | lava-fixed | ... (default: torch if available, "
+                        "else numpy)")
+    p.add_argument("--mode", default="float", help="float | fixed (default float)")
+    p.add_argument("--dtype", default="float64", help="float64 | float32 (float mode; default float64)")
+    p.add_argument("--device", default="cpu", help="cpu | cuda (torch; default cpu)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def backend_from_args(args) -> str:
+    """Validated backend name (and mode/dtype/device), one-line errors otherwise."""
+    check_choice("mode", args.mode, MODES)
+    check_choice("dtype", args.dtype, DTYPES)
+    backend = resolve_backend(args.backend)
+    if args.device != "cpu" and backend != "torch":
+        raise BackendError(f"--device {args.device} needs the torch backend (got {backend})")
+    return backend
+
+
+def check_positive(name: str, value, allow_none=True) -> None:
+    if value is None and allow_none:
+        return
+    if value is None or value < 1:
+        raise RunError(f"{name} must be >= 1, got {value}")
+
+
+def check_seed(seed: int) -> None:
+    if not 0 <= seed < 2**32:
+        raise RunError(f"--seed must be in [0, 2**32), got {seed}")

@@ -1,0 +1,313 @@
+"""Plots (PNG, matplotlib's Agg canvas, no pyplot state) of runs, comparisons and sweeps.
+
+Per run (``RUN_DIR/plots/``):
+
+* ``health.png`` - total |w| and share of synapses at the clip bounds per plastic
+  pathway over training, sleep episodes shaded;
+* ``weights_hist.png`` - |w| histograms: initial vs final, and (when recorded) just
+  before vs just after the first sleep episode;
+* ``receptive_fields.png`` - X->E weights of E neurons reshaped to images, titled by
+  the neuron's assigned class;
+* ``raster.png`` - spikes across the first wake-sleep-wake transition (sleep shaded).
+
+Comparison of several runs (the demo) and sweeps: ``accuracy_vs_sleep.png`` (held-out
+accuracy vs sleep fraction, error bars = 95 % CI over seeds when there are several),
+``health.png`` with all runs overlaid, ``weights_final_hist.png``.
+
+:func:`plot_path` picks the right set for a folder (``lava-sleep plot``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from lava_sleep.experiment import files
+from lava_sleep.experiment.config import RunError
+from lava_sleep.params import PATHWAY_NAMES
+
+COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink",
+          "tab:gray", "tab:olive", "tab:cyan")
+
+
+def _figure(width: float, height: float):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=100)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig, path) -> Path:
+    import io
+
+    from lava_sleep.io import atomic_write_bytes
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight")
+    atomic_write_bytes(path, buf.getvalue())
+    return Path(path)
+
+
+def _plastic(result: dict) -> list[str]:
+    pws = result.get("config", {}).get("network", {}).get("pathways", {})
+    names = [n for n in PATHWAY_NAMES if pws.get(n, {}).get("plastic")]
+    return names or ["XE"]
+
+
+def _shade_episodes(ax, episodes, color="0.5", alpha=0.15, max_spans=2000):
+    eps = [e for e in episodes if e.get("used", 0) > 0][:max_spans]
+    for e in eps:
+        ax.axvspan(e["start_step"], e["start_step"] + e["used"], color=color, alpha=alpha, lw=0)
+
+
+def plot_health(runs: list[tuple[str, dict]], path) -> Path:
+    """Total |w| and saturation per plastic pathway over training, episodes shaded."""
+    names = _plastic(runs[0][1])
+    fig = _figure(4.2 * len(names), 6.0)
+    axes = fig.subplots(2, len(names), squeeze=False, sharex="col")
+    for k, (label, r) in enumerate(runs):
+        color = COLORS[k % len(COLORS)]
+        hist = r.get("health", [])
+        x = np.array([h["step"] for h in hist], dtype=float)
+        for j, n in enumerate(names):
+            tot = [h["pathways"][n]["total"] for h in hist]
+            sat = [100 * h["pathways"][n]["saturation"] for h in hist]
+            axes[0, j].plot(x, tot, color=color, label=label)
+            axes[1, j].plot(x, sat, color=color, label=label)
+            if r.get("episodes"):
+                for row in (0, 1):
+                    _shade_episodes(axes[row, j], r["episodes"], color=color, alpha=0.12)
+    for j, n in enumerate(names):
+        axes[0, j].set_title(f"{n}: total |w|")
+        axes[1, j].set_title(f"{n}: synapses at clip bounds (%)")
+        axes[1, j].set_xlabel("simulated steps (ms); shaded: sleep")
+    axes[0, 0].legend(fontsize=8)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def _initial_magnitudes(result: dict):
+    from lava_sleep.network import build_network
+    from lava_sleep.params import ModelParams
+
+    p = ModelParams.from_dict(result["config"])
+    init = build_network(p, int(result["seed"]))
+    return init.magnitudes, init.masks
+
+
+def plot_weight_hist(run_dir, path) -> Path:
+    """|w| histograms of the plastic pathways: initial vs final (and around the first sleep)."""
+    run_dir = Path(run_dir)
+    r = files.read_result(run_dir)
+    arrays, _ = files.read_model(run_dir)
+    names = _plastic(r)
+    init, masks0 = _initial_magnitudes(r)
+    raster = run_dir / files.RASTER
+    rz = files.load_npz_dict(raster, "raster file") if raster.exists() else None
+    rows = 2 if rz is not None and f"w_before_{names[0]}" in rz else 1
+    fig = _figure(4.2 * len(names), 3.2 * rows)
+    axes = fig.subplots(rows, len(names), squeeze=False)
+    for j, n in enumerate(names):
+        mask = arrays[f"mask_{n}"].astype(bool)
+        w_max = r["config"]["network"]["pathways"][n]["w_max"]
+        bins = np.linspace(0, w_max, 41)
+        ax = axes[0, j]
+        ax.hist(init[n][masks0[n]], bins=bins, alpha=0.6, label="initial")
+        ax.hist(np.abs(arrays[f"w_{n}"][mask]), bins=bins, alpha=0.6, label="final")
+        ax.set_title(f"{n}: |w| initial vs final")
+        ax.set_yscale("log")
+        ax.legend(fontsize=8)
+        if rows == 2:
+            ax = axes[1, j]
+            wb, wa = np.abs(rz[f"w_before_{n}"]), np.abs(rz[f"w_after_{n}"])
+            mb = wb > 0
+            ax.hist(wb[mb], bins=bins, alpha=0.6, label="window start (before first sleep)")
+            ax.hist(wa[wa > 0], bins=bins, alpha=0.6, label="window end (after first sleep)")
+            ax.set_title(f"{n}: around the first sleep episode")
+            ax.set_yscale("log")
+            ax.legend(fontsize=8)
+            ax.set_xlabel("|w|")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_receptive_fields(run_dir, path, max_neurons: int = 100) -> Path:
+    """X->E weights of (up to) ``max_neurons`` E neurons as images, titled by assigned class."""
+    run_dir = Path(run_dir)
+    arrays, config = files.read_model(run_dir)
+    w = np.abs(arrays["w_XE"])
+    size = int(config["image_size"])
+    n = min(max_neurons, w.shape[0])
+    cols = int(np.ceil(np.sqrt(n)))
+    rows = int(np.ceil(n / cols))
+    fig = _figure(1.1 * cols, 1.2 * rows)
+    axes = fig.subplots(rows, cols, squeeze=False)
+    assign = arrays.get("assignments")
+    classes = config.get("classes", [])
+    vmax = float(w.max()) if w.size and w.max() > 0 else 1.0
+    for k, ax in enumerate(axes.ravel()):
+        ax.set_axis_off()
+        if k >= n:
+            continue
+        ax.imshow(w[k].reshape(size, size), cmap="viridis", vmin=0, vmax=vmax, interpolation="nearest")
+        if assign is not None:
+            a = int(assign[k])
+            ax.set_title(classes[a] if 0 <= a < len(classes) else "-", fontsize=7)
+    fig.suptitle("X->E receptive fields (title: assigned class)", fontsize=9)
+    return _save(fig, path)
+
+
+def plot_raster(run_dir, path) -> Path | None:
+    """Raster of X, E, I spikes across the first wake-sleep-wake transition (None if not recorded)."""
+    raster = Path(run_dir) / files.RASTER
+    if not raster.exists():
+        return None
+    z = files.load_npz_dict(raster, "raster file")
+    t0 = int(z["step0"])
+    asleep = z["asleep"].astype(bool)
+    fig = _figure(10, 5)
+    ax = fig.subplots()
+    offset = 0
+    for pop, color in (("X", "0.6"), ("E", "tab:blue"), ("I", "tab:red")):
+        s = z[pop].astype(bool)
+        t, i = np.nonzero(s)
+        ax.scatter(t + t0, i + offset, s=1.0, c=color, marker="|", label=pop, linewidths=0.5)
+        offset += s.shape[1]
+        ax.axhline(offset, color="k", lw=0.3)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], asleep.astype(int), [0]])))
+    for a, b in zip(edges[::2], edges[1::2], strict=True):
+        ax.axvspan(t0 + a, t0 + b, color="tab:purple", alpha=0.12, lw=0)
+    ax.set_xlabel("simulated step (ms); shaded: sleep (input gated off)")
+    ax.set_ylabel("neuron (X, E, I)")
+    ax.set_title("spikes across a wake-sleep-wake transition")
+    ax.legend(loc="upper right", markerscale=8, fontsize=8)
+    return _save(fig, path)
+
+
+def plot_run(run_dir) -> list[Path]:
+    """All per-run plots into RUN_DIR/plots/; returns the written files."""
+    run_dir = Path(run_dir)
+    r = files.read_result(run_dir)
+    out = run_dir / "plots"
+    if r.get("model") == "sg":
+        return []
+    written = [plot_health([(run_dir.name, r)], out / "health.png"),
+               plot_weight_hist(run_dir, out / "weights_hist.png"),
+               plot_receptive_fields(run_dir, out / "receptive_fields.png")]
+    ras = plot_raster(run_dir, out / "raster.png")
+    return written + ([ras] if ras is not None else [])
+
+
+def plot_accuracy(rows: list[dict], path, title: str = "") -> Path:
+    """Held-out accuracy vs sleep fraction per dataset (panels) and model (lines), 95 % CI bars."""
+    datasets = sorted({r["dataset"] for r in rows})
+    fig = _figure(4.5 * len(datasets), 3.8)
+    axes = fig.subplots(1, len(datasets), squeeze=False)[0]
+    for ax, ds in zip(axes, datasets, strict=True):
+        series = []
+        for model in sorted({r["model"] for r in rows if r["dataset"] == ds}):
+            sel = sorted((r for r in rows if r["dataset"] == ds and r["model"] == model),
+                         key=lambda r: r["fraction"])
+            if model == "stdp":
+                series += [(sel, "linear_accuracy", "STDP linear readout", "-o"),
+                           (sel, "assignment_accuracy", "STDP label assignment", "--s")]
+            else:
+                series.append((sel, "accuracy", f"{model.upper()} network", "-^"))
+        for k, (sel, metric, label, style) in enumerate(series):
+            pts = [(100 * r["fraction"], r[metric]) for r in sel if r.get(metric, {}).get("mean") is not None]
+            if not pts:
+                continue
+            x = np.array([p[0] for p in pts])
+            y = np.array([100 * p[1]["mean"] for p in pts])
+            err = np.array([100 * (p[1].get("ci95") or 0.0) for p in pts])
+            ax.errorbar(x, y, yerr=err, fmt=style, capsize=3, color=COLORS[k % len(COLORS)], label=label)
+        ax.set_title(f"{ds}{': ' + title if title else ''}")
+        ax.set_xlabel("sleep fraction (%)")
+        ax.set_ylabel("held-out accuracy (%)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_final_hist(runs: list[tuple[str, Path, dict]], path) -> Path:
+    """Final |w| histograms of several runs overlaid (e.g. without vs with sleep)."""
+    names = _plastic(runs[0][2])
+    fig = _figure(4.2 * len(names), 3.2)
+    axes = fig.subplots(1, len(names), squeeze=False)[0]
+    for k, (label, rdir, r) in enumerate(runs):
+        arrays, _ = files.read_model(rdir)
+        for ax, n in zip(axes, names, strict=True):
+            w_max = r["config"]["network"]["pathways"][n]["w_max"]
+            m = arrays[f"mask_{n}"].astype(bool)
+            ax.hist(np.abs(arrays[f"w_{n}"][m]), bins=np.linspace(0, w_max, 41), histtype="step", lw=1.5,
+                    color=COLORS[k % len(COLORS)], label=label)
+    for ax, n in zip(axes, names, strict=True):
+        ax.set_title(f"{n}: final |w|")
+        ax.set_yscale("log")
+        ax.set_xlabel("|w|")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def _rows_from_results(results: list[dict]) -> list[dict]:
+    from lava_sleep.sweep import summarize
+
+    lines = [{"dataset": r["dataset"]["name"], "model": r["model"], "fraction": r["sleep_fraction"],
+              "seed": r["seed"], "accuracy": r.get("accuracy"), "linear_accuracy": r.get("linear_accuracy"),
+              "assignment_accuracy": r.get("assignment_accuracy"), "phi": r.get("phi")} for r in results]
+    return summarize(lines)
+
+
+def plot_comparison(run_dirs: list[Path], out_dir) -> list[Path]:
+    """Plots comparing finished runs (the demo): accuracy vs fraction, health, final weights."""
+    out_dir = Path(out_dir)
+    runs = [(Path(d).name, Path(d), files.read_result(d)) for d in run_dirs]
+    stdp = [x for x in runs if x[2].get("model") == "stdp"]
+    written = [plot_accuracy(_rows_from_results([r for _, _, r in runs]), out_dir / "accuracy_vs_sleep.png")]
+    if stdp:
+        written.append(plot_health([(lab, r) for lab, _, r in stdp], out_dir / "health.png"))
+        written.append(plot_final_hist(stdp, out_dir / "weights_final_hist.png"))
+    return written
+
+
+def plot_sweep(sweep_dir) -> list[Path]:
+    """Accuracy vs sleep fraction of a sweep (from summary.json, written if missing)."""
+    from lava_sleep.sweep import SUMMARY_JSON, write_summary
+
+    sweep_dir = Path(sweep_dir)
+    path = sweep_dir / SUMMARY_JSON
+    summary = files.read_json(path, "summary") if path.exists() else write_summary(sweep_dir)
+    rows = summary.get("cells", [])
+    if not rows:
+        raise RunError(f"{sweep_dir}: the sweep has no finished runs yet")
+    return [plot_accuracy(rows, sweep_dir / "plots" / "accuracy_vs_sleep.png")]
+
+
+def plot_path(path) -> list[Path]:
+    """Plots for a run folder, a sweep folder or a folder of runs (lava-sleep plot)."""
+    from lava_sleep.sweep import RUNS
+
+    path = Path(path)
+    if not path.exists():
+        raise RunError(f"{path} does not exist")
+    if not path.is_dir():
+        raise RunError(f"{path} is not a folder")
+    if (path / files.RESULT).exists():
+        return plot_run(path)
+    if (path / RUNS).exists():
+        from lava_sleep.sweep import write_summary
+
+        write_summary(path)
+        return plot_sweep(path)
+    runs = sorted(d for d in path.iterdir() if d.is_dir() and (d / files.RESULT).exists())
+    if runs:
+        written = plot_comparison(runs, path / "plots")
+        for d in runs:
+            written += plot_run(d)
+        return written
+    raise RunError(f"{path} holds no run (result.json), sweep (runs.jsonl) or run folders")

@@ -1,0 +1,29 @@
+"""Every tutorial notebook runs top to bottom without errors (nbclient), in a scratch folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+TUTORIALS = sorted((Path(__file__).resolve().parents[2] / "tutorials").glob("*.ipynb"))
+
+
+def test_tutorials_exist():
+    names = [p.name for p in TUTORIALS]
+    assert "01_quickstart.ipynb" in names and "02_sleep_sweep.ipynb" in names
+
+
+@pytest.mark.parametrize("path", TUTORIALS, ids=[p.stem for p in TUTORIALS])
+def test_tutorial_runs(path, tmp_path):
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    nb = nbformat.read(path, as_version=4)
+    outputs = [c.get("outputs") for c in nb.cells if c.cell_type == "code"]
+    assert not any(outputs), "commit notebooks without outputs"
+    client = nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
+                                     resources={"metadata": {"path": str(tmp_path)}})
+    client.execute()  # raises CellExecutionError on the first failing cell
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+              if o.get("output_type") == "error"]
+    assert not errors
