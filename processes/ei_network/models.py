@@ -1,0 +1,319 @@
+"""ProcessModels of the E/I network: a SubProcessModel (graph) and fused models.
+
+Graph (:class:`EINetworkGraphModel`, tags ``floating_pt`` and ``fixed_pt``):
+builds the encoder, the two populations, the four pathways and the controller
+as sub-Processes and connects them; every sub-Process then runs its own model
+with the tag of the run config. Selected with ``select_sub_proc_model=True``.
+
+Fused (:class:`PyEINetworkFusedFloat` / :class:`PyEINetworkFusedFixed`): one
+PyAsyncProcessModel (AsyncProtocol) that runs the same NumPy cores (LifCore,
+SynapseCore, EncoderCore, SleepCore) in the graph's message order within each
+step. Selected with ``select_sub_proc_model=False`` and the tag.
+
+1. controller: read the host command at a chunk start, advance the schedule;
+2. encoder: gated input spikes of the wake step;
+3. neurons: integrate the drive computed at step t-1 (E: XE + EE + IE, summed in
+   that order as Lava's InPort does; I: EI), noise of step t;
+4. pathways: drive for step t+1 from this step's spikes and the weights before
+   learning;
+5. STDP: population traces decay, accumulate, take the spikes; epoch apply;
+6. controller management work (trigger bookkeeping, block decay, early
+   wake-up) - the graph model does this in the management phase, which follows
+   the spiking phase of the same step, so the order is the same.
+
+Population traces are kept once per population (the graph keeps one copy per
+plastic synapse; the values are identical).
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+from lava.magma.core.decorator import implements, requires, tag
+from lava.magma.core.model.py.model import PyAsyncProcessModel
+from lava.magma.core.model.py.ports import PyInPort, PyOutPort
+from lava.magma.core.model.py.type import LavaPyType
+from lava.magma.core.model.sub.model import AbstractSubProcessModel
+from lava.magma.core.resources import CPU
+from lava.magma.core.sync.protocols.async_protocol import AsyncProtocol
+from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
+
+from lava_sleep.params import PATHWAY_NAMES
+from lava_sleep.processes.ei_network.process import (
+    HOST_PORTS,
+    PIPE_SIZES,
+    TRACES,
+    EINetwork,
+    trace_sources,
+)
+from lava_sleep.processes.input_encoder.models import EncoderCore
+from lava_sleep.processes.input_encoder.process import GatedEncoder
+from lava_sleep.processes.lif_adaptive.models import LifCore
+from lava_sleep.processes.lif_adaptive.process import AdaptiveLIF
+from lava_sleep.processes.plastic_dense.models import SynapseCore, limit_blas_threads
+from lava_sleep.processes.plastic_dense.process import PlasticDense
+from lava_sleep.processes.sleep_controller.models import SleepCore
+from lava_sleep.processes.sleep_controller.process import (
+    CMD_LEARN,
+    CMD_RECORD,
+    CMD_SLEEP_ON,
+    CMD_STEPS,
+    SleepController,
+)
+
+_SYN_ATTR = {"XE": "xe", "EE": "ee", "EI": "ei", "IE": "ie"}
+
+
+@implements(proc=EINetwork, protocol=LoihiProtocol)
+@tag("floating_pt", "fixed_pt")
+class EINetworkGraphModel(AbstractSubProcessModel):
+    """The network as a graph of sub-Processes (one Lava process each)."""
+
+    def __init__(self, proc: EINetwork):
+        p = proc.proc_params
+        params, seed, init = p["params"], p["seed"], p["init"]
+        n_e = params.network.n_exc
+        self.encoder = GatedEncoder(params=params, seed=seed)
+        self.exc = AdaptiveLIF(shape=(n_e,), params=params, seed=seed, index_offset=0)
+        self.inh = AdaptiveLIF(shape=(params.network.n_inh,), params=params, seed=seed,
+                               index_offset=n_e)
+        for n, attr in _SYN_ATTR.items():
+            setattr(self, attr, PlasticDense(pathway=n, params=params, seed=seed,
+                                             weights=init.magnitudes[n], mask=init.masks[n]))
+        self.controller = SleepController(params=params, seed=seed, init=init)
+        syn = {n: getattr(self, a) for n, a in _SYN_ATTR.items()}
+        pop = {"X": self.encoder, "E": self.exc, "I": self.inh}
+        # spikes forward (pre) and back-propagated (post, plastic pathways only)
+        self.encoder.s_out.connect(syn["XE"].s_in)
+        self.exc.s_out.connect([syn["EE"].s_in, syn["EI"].s_in])
+        self.inh.s_out.connect(syn["IE"].s_in)
+        for n in params.network.plastic_pathways:
+            pop[n[1]].s_out.connect(syn[n].s_in_bap)
+            self.controller.ctrl_out.connect(syn[n].ctrl_in)
+            getattr(self.controller, f"ref_w_{n}").connect_var(syn[n].weights)
+            getattr(self.controller, f"ref_mask_{n}").connect_var(syn[n].mask)
+        # drive: E sums XE, EE, IE in this order (float summation order = the oracle's)
+        for n in ("XE", "EE", "IE"):
+            syn[n].a_out.connect(self.exc.a_in)
+        syn["EI"].a_out.connect(self.inh.a_in)
+        self.controller.ctrl_out.connect([self.encoder.ctrl_in, self.exc.ctrl_in, self.inh.ctrl_in])
+        # host pipes live on the leaf ports
+        for pipe, (child, port) in HOST_PORTS.items():
+            getattr(getattr(self, child), port).flag_external_pipe(buffer_size=PIPE_SIZES[pipe])
+        # state aliases
+        for pname, neurons in (("E", self.exc), ("I", self.inh)):
+            for var in ("u", "v", "a"):
+                getattr(proc, f"{var}_{pname}").alias(getattr(neurons, var))
+        proc.count_E.alias(self.exc.count)
+        proc.wake_t.alias(self.encoder.wake_t)
+        for n in PATHWAY_NAMES:
+            for var, sub in (("w", "weights"), ("mask", "mask"), ("acc", "acc"), ("a_buff", "a_buff")):
+                getattr(proc, f"{var}_{n}").alias(getattr(syn[n], sub))
+        for tr, (n, var) in trace_sources(params).items():
+            getattr(proc, tr).alias(getattr(syn[n], var))
+
+
+class _FusedIO:
+    """SleepCore access to the fused model's magnitudes (no messaging needed)."""
+
+    def __init__(self, syn_state):
+        self.syn_state = syn_state
+
+    def read(self, name):
+        return self.syn_state[name].weights
+
+    def write(self, name, m):
+        st = self.syn_state[name]
+        st.weights = np.asarray(m).astype(st.weights.dtype)
+
+    def write_mask(self, name, mask):
+        self.syn_state[name].mask = np.asarray(mask, dtype=bool)
+
+    def sync(self):
+        pass
+
+
+class AbstractEINetworkFusedModel(PyAsyncProcessModel):
+    """All populations of the network in one Lava process (types in subclasses).
+
+    The model runs on Lava's AsyncProtocol: one ``run(RunSteps(n))`` executes n
+    network steps in a loop inside the process, without the runtime's per-step
+    phase handshake (a single process has nobody to synchronise with; its only
+    peers are the host pipes, which carry their own flow control). Network time
+    is the model's own step counter ``t``. State lives in plain arrays during a
+    run and is published to the Vars (for ``Var.get``) when the run returns.
+    """
+
+    img_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.float64)
+    cmd_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.float64)
+    counts_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.float64)
+    status_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.float64)
+    rec_x: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, bool, precision=1)
+    rec_e: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, bool, precision=1)
+    rec_i: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, bool, precision=1)
+    count_E: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=32)
+    wake_t: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=64)
+    FIXED = False
+
+    def __init__(self, proc_params):
+        super().__init__(proc_params)
+        p = proc_params
+        params, seed = p["params"], p["seed"]
+        self.n_e, self.n_i = params.network.n_exc, params.network.n_inh
+        self.plastic = params.network.plastic_pathways
+        # one LifCore for E and I together: global neuron indices 0..n_e+n_i-1
+        self.lif = LifCore(params, seed, 0, self.n_e + self.n_i, self.FIXED)
+        self.syn = {n: SynapseCore(params, n, seed, self.FIXED) for n in PATHWAY_NAMES}
+        self.enc = EncoderCore(params, seed)
+        self.sleep = SleepCore(params, seed, p["init"], self.FIXED)
+        self.chunk_left = 0
+        self.learn = self.record = self.sleep_on = False
+        self.ready = False
+        self.t = 0
+        limit_blas_threads()
+
+    def _setup(self):
+        init = self.proc_params["init"]
+        dtype = self.lif.dtype
+        self.syn_state = {}
+        for n, core in self.syn.items():
+            w, mask = core.initial_state(init.magnitudes[n], init.masks[n])
+            self.syn_state[n] = SimpleNamespace(
+                weights=w, mask=mask, acc=np.zeros(mask.shape, dtype=core.dtype),
+                rows=np.zeros(mask.shape[0], dtype=bool), cols=np.zeros(mask.shape[1], dtype=bool))
+        n = self.n_e + self.n_i
+        self.st = SimpleNamespace(
+            u=np.zeros(n, dtype), v=np.zeros(n, dtype), a=np.zeros(n, dtype),
+            a_buff={p: np.zeros(self.syn[p].shape[0], dtype) for p in PATHWAY_NAMES},
+            # population traces, one array each for pre (X|E|I) and post (E|I) traces
+            x=np.zeros(self.enc.n + self.n_e + self.n_i, dtype), y=np.zeros(self.n_e + self.n_i, dtype),
+            count=np.zeros(self.n_e, np.int64), wake_t=0, thresholds=np.zeros(self.enc.n, np.int64))
+        n_x = self.enc.n
+        self.x_parts = {"X": slice(0, n_x), "E": slice(n_x, n_x + self.n_e), "I": slice(n_x + self.n_e, None)}
+        self.y_parts = {"E": slice(0, self.n_e), "I": slice(self.n_e, None)}
+        self.io = _FusedIO(self.syn_state)
+        self.ready = True
+
+    def _publish(self):
+        """Expose the state to Var.get (views, no copies)."""
+        st, n_e = self.st, self.n_e
+        for var in ("u", "v", "a"):
+            arr = getattr(st, var)
+            setattr(self, f"{var}_E", arr[:n_e])
+            setattr(self, f"{var}_I", arr[n_e:])
+        self.count_E = st.count
+        self.wake_t = np.array([st.wake_t], dtype=np.int64)
+        for n, ss in self.syn_state.items():
+            setattr(self, f"w_{n}", ss.weights)
+            setattr(self, f"mask_{n}", ss.mask)
+            setattr(self, f"acc_{n}", ss.acc)
+            setattr(self, f"a_buff_{n}", st.a_buff[n])
+        for p, sl in self.x_parts.items():
+            setattr(self, f"x_{p}", st.x[sl])
+        for p, sl in self.y_parts.items():
+            setattr(self, f"y_{p}", st.y[sl])
+
+    def run_async(self):
+        if not self.ready:
+            self._setup()
+        for _ in range(self.num_steps):
+            self.step()
+            self.t += 1
+        self._publish()
+
+    def step(self):
+        """One network step at global step ``self.t`` (order in the module docstring)."""
+        st, sc, syn, ss = self.st, self.sleep, self.syn, self.syn_state
+        if self.chunk_left == 0:
+            cmd = self.cmd_in.recv()
+            self.chunk_left = int(cmd[CMD_STEPS])
+            self.learn, self.record = bool(cmd[CMD_LEARN]), bool(cmd[CMD_RECORD])
+            self.sleep_on = bool(cmd[CMD_SLEEP_ON])
+        self.chunk_left -= 1
+        asleep, image_end = sc.begin_step(self.sleep_on)
+        t = self.t
+        # 2. encoder
+        if asleep:
+            sx = np.zeros(self.enc.n, dtype=bool)
+        else:
+            if self.enc.needs_image(st.wake_t):
+                st.thresholds = self.enc.thresholds(self.img_in.recv())
+            sx = self.enc.spikes(st.wake_t, st.thresholds)
+            st.wake_t += 1
+        # 3. neurons (drive of step t-1; E sums XE, EE, IE in the InPort's order)
+        ab = st.a_buff
+        drive = np.concatenate([ab["XE"] + ab["EE"] + ab["IE"], ab["EI"]])
+        st.u, st.v, st.a, s_n = self.lif.step(st.u, st.v, st.a, drive, t, asleep)
+        se, si = s_n[:self.n_e], s_n[self.n_e:]
+        if not asleep:
+            st.count += se
+            if image_end:
+                self.counts_out.send(st.count.astype(np.float64))
+                st.count[:] = 0
+        if self.record:
+            self.rec_x.send(sx)
+            self.rec_e.send(se)
+            self.rec_i.send(si)
+        # 4. propagation with the weights before learning
+        s = {"X": sx, "E": se, "I": si}
+        for n in PATHWAY_NAMES:
+            ab[n] = syn[n].propagate(ss[n].weights, s[n[0]])
+        # 5. STDP on population traces (decayed: spikes strictly before t)
+        core0 = syn["XE"]
+        xd = core0.decay_pre(st.x)
+        yd = core0.decay_post(st.y)
+        xp, yp = self.x_parts, self.y_parts
+        for n in self.plastic:
+            core = syn[n]
+            core.learn(ss[n], s[n[0]], s[n[1]], xd[xp[n[0]]], yd[yp[n[1]]], t,
+                       core.active(self.learn, asleep))
+        st.x = core0.add_spikes(xd, np.concatenate([sx, s_n]))
+        st.y = core0.add_spikes(yd, s_n)
+        # 6. controller management work (the graph model's post-learning phase)
+        if sc.needs_post():
+            status = sc.end_step(t, self.io)
+            if status is not None:
+                self.status_out.send(status)
+
+
+def _fused_state_types(fixed: bool) -> dict:
+    """LavaPyType declarations of the fused model's state Vars."""
+    if fixed:
+        state = LavaPyType(np.ndarray, np.int64, precision=24)
+        w = LavaPyType(np.ndarray, np.int64, precision=8)
+        mask = LavaPyType(np.ndarray, np.int64, precision=1)
+        acc = LavaPyType(np.ndarray, np.int64, precision=40)
+        trace = LavaPyType(np.ndarray, np.int64, precision=16)
+    else:
+        state = w = acc = trace = LavaPyType(np.ndarray, np.float64)
+        mask = LavaPyType(np.ndarray, np.float64, precision=1)
+    types = {f"{v}_{p}": state for v in ("u", "v", "a") for p in ("E", "I")}
+    for n in PATHWAY_NAMES:
+        types.update({f"w_{n}": w, f"mask_{n}": mask, f"acc_{n}": acc, f"a_buff_{n}": state})
+    types.update({tr: trace for tr in TRACES})
+    return types
+
+
+@implements(proc=EINetwork, protocol=AsyncProtocol)
+@requires(CPU)
+@tag("floating_pt")
+class PyEINetworkFusedFloat(AbstractEINetworkFusedModel):
+    """Fused float64 network (one Lava process)."""
+
+    FIXED = False
+
+
+@implements(proc=EINetwork, protocol=AsyncProtocol)
+@requires(CPU)
+@tag("fixed_pt")
+class PyEINetworkFusedFixed(AbstractEINetworkFusedModel):
+    """Fused fixed-point network (one Lava process, integer state)."""
+
+    FIXED = True
+
+
+for _model in (PyEINetworkFusedFloat, PyEINetworkFusedFixed):
+    for _name, _lava_type in _fused_state_types(_model.FIXED).items():
+        setattr(_model, _name, _lava_type)
+del _model, _name, _lava_type

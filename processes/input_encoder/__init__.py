@@ -1,0 +1,1 @@
+"""Gated Bernoulli rate encoder of an image stream."""

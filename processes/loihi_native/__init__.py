@@ -1,0 +1,1 @@
+"""The E/I network from Lava's standard LIF, Dense and LearningDense (Loihi 2 deployable)."""

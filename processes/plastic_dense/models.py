@@ -1,0 +1,379 @@
+"""ProcessModels of the plastic dense synapse (``floating_pt`` and ``fixed_pt``).
+
+:class:`SynapseCore` is the NumPy propagation and event-driven STDP of one
+pathway, shared with the fused network model. Its learning methods take a
+*state holder* ``st`` with attributes ``weights``, ``mask``, ``acc``, ``rows`` and
+``cols`` (the ProcessModel itself in the graph model, a small namespace per
+pathway in the fused model) and update it in place.
+
+Event-driven but exact: for each synapse the oracle (lava_sleep.reference)
+adds ``dm = where(s_post, pot, 0) + where(s_pre, dep, 0)`` to the accumulator.
+Here rows of spiking post neurons get ``pot`` (``pot + dep`` in spiking
+columns) and the remaining rows get ``dep`` in spiking columns; every other
+synapse would add an exact zero. The epoch application touches only the rows
+and columns touched during the epoch; untouched synapses have ``acc = 0`` and
+(fixed) ``(0 + r) >> F = 0``, so they are unchanged in the oracle too, and the
+stochastic-rounding draws are only needed (and identical) where used.
+
+Fixed point: magnitudes are int32 Vars (w_bits-bit values; int32 so that the
+controller's RefPort moves them unchanged), accumulators int64 in
+2**-dw_frac_bits LSB, traces int64 holding trace_bits-bit values; the drive is
+int32 in u units (``m @ s << shift``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from lava.magma.core.decorator import implements, requires, tag
+from lava.magma.core.model.py.model import PyLoihiProcessModel
+from lava.magma.core.model.py.ports import PyInPort, PyOutPort
+from lava.magma.core.model.py.type import LavaPyType
+from lava.magma.core.resources import CPU
+from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
+
+from lava_sleep import rng
+from lava_sleep.fixed import quantize_weights, to_fixed
+from lava_sleep.kernels import stdp as stdp_k
+from lava_sleep.params import PATHWAY_NAMES
+from lava_sleep.processes.plastic_dense.process import PlasticDense
+from lava_sleep.processes.sleep_controller.process import CTRL_ASLEEP, CTRL_LEARN
+
+
+def limit_blas_threads() -> None:
+    """Use one BLAS thread in this Lava worker process.
+
+    Lava runs every ProcessModel in its own OS process; a multi-threaded BLAS
+    matrix-vector product per step oversubscribes the cores and runs about 20x
+    slower on a loaded 2-core machine than a single-threaded one (measured).
+    Needs threadpoolctl (installed with scikit-learn); without it, nothing changes.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        return
+    threadpool_limits(limits=1, user_api="blas")
+
+
+def uniform_u32_fast(k, index: np.ndarray) -> np.ndarray:
+    """:func:`lava_sleep.rng.uniform_u32` in NumPy uint32 arithmetic, bit-identical.
+
+    ``k`` is a key (int) or an int64 array of keys broadcasting against ``index``.
+    The reference is written with int64 operations and explicit masking so that
+    torch can run it too; NumPy's uint32 arithmetic wraps modulo 2**32 by
+    itself, which needs less than half the array operations (random draws are
+    the hot loop of the models). Tested against the reference in
+    tests/lava/test_cores.py.
+    """
+    if isinstance(k, np.ndarray):
+        k32 = k.astype(np.uint32)
+        c = k32 * np.uint32(0x27D4EB2F)
+    else:
+        k32 = np.uint32(int(k) & rng.MASK32)
+        c = np.uint32(rng._mul32(int(k) & rng.MASK32, 0x27D4EB2F))
+    x = index.astype(np.uint32) ^ k32
+    x = _mix32(x)
+    x ^= c
+    return _mix32(x).astype(np.int64)
+
+
+def normal_int_fast(k1, k2, index: np.ndarray) -> np.ndarray:
+    """:func:`lava_sleep.rng.normal_int` on top of :func:`uniform_u32_fast` (bit-identical)."""
+    a = uniform_u32_fast(k1, index)
+    b = uniform_u32_fast(k2, index)
+    return (a & 0xFFFF) + (a >> 16) + (b & 0xFFFF) + (b >> 16) - rng.NORMAL_INT_CENTER
+
+
+def keys_fast(seed: int, stream: int, counters: np.ndarray, draw: int = 0) -> np.ndarray:
+    """:func:`lava_sleep.rng.key` for an array of counters (int64 keys, bit-identical).
+
+    Used to draw blocks of steps at once (noise, input, stochastic rounding).
+    """
+    head = rng._mix_int(rng._mix_int(int(seed) ^ 0x9E3779B9) ^ (int(stream) * 0x85EBCA6B & rng.MASK32))
+    c = np.asarray(counters, dtype=np.int64)
+    x = (c & rng.MASK32).astype(np.uint32) ^ np.uint32(head)
+    x = _mix32(x)
+    x ^= ((c >> 32) & rng.MASK32).astype(np.uint32) ^ np.uint32(draw * 0xC2B2AE35 & rng.MASK32)
+    return _mix32(x).astype(np.int64)
+
+
+class KeyCache:
+    """Keys of one (seed, stream, draw) for consecutive counters, computed ``block`` at a time."""
+
+    def __init__(self, seed: int, stream: int, draw: int = 0, block: int = 64):
+        self.seed, self.stream, self.draw, self.block = int(seed), int(stream), draw, block
+        self.c0 = -1
+        self.keys = np.zeros(0, dtype=np.int64)
+
+    def __call__(self, counter: int) -> int:
+        if not self.c0 <= counter < self.c0 + self.keys.size:
+            self.keys = keys_fast(self.seed, self.stream, np.arange(counter, counter + self.block),
+                                  self.draw)
+            self.c0 = counter
+        return int(self.keys[counter - self.c0])
+
+
+def _mix32(x: np.ndarray) -> np.ndarray:
+    """In-place uint32 version of lava_sleep.rng._mix (same constants)."""
+    x ^= x >> np.uint32(16)
+    x *= np.uint32(0x7FEB352D)
+    x ^= x >> np.uint32(15)
+    x *= np.uint32(0x846CA68B)
+    x ^= x >> np.uint32(16)
+    return x
+
+
+class SynapseCore:
+    """Constants and NumPy step functions of one pathway.
+
+    Args:
+        params: ModelParams. name: pathway name. seed: run seed.
+        fixed: integer model (lava_sleep.fixed constants) or float64.
+    """
+
+    def __init__(self, params, name: str, seed: int, fixed: bool):
+        pw = params.network.pathway(name)
+        self.name = name
+        self.index = PATHWAY_NAMES.index(name)
+        self.sign = pw.sign
+        self.plastic = pw.plastic
+        self.seed = int(seed)
+        self.fixed = fixed
+        self.fc = to_fixed(params) if fixed else None
+        self.dtype = np.int64 if fixed else np.float64
+        self.shift = self.fc.pathways[name].shift if fixed else 0
+        self.rule = stdp_k.stdp_rule(params, name, self.fc)
+        self.t_epoch = params.stdp.t_epoch
+        self.learn_in_sleep = params.stdp.learn_in_sleep
+        self.dw_frac_bits = self.fc.dw_frac_bits if fixed else 0
+        if fixed:
+            self.k_plus, self.k_minus = self.fc.k_plus, self.fc.k_minus
+        else:
+            self.k_plus = float(np.exp(-params.neuron.dt / params.stdp.tau_plus))
+            self.k_minus = float(np.exp(-params.neuron.dt / params.stdp.tau_minus))
+        self.shape = None
+        self.flat = None
+        self.round_keys = KeyCache(seed, rng.Stream.STDP_ROUND + self.index)
+
+    # -- setup ---------------------------------------------------------------
+    def initial_state(self, weights, mask):
+        """Initial (weights, mask) arrays of the model from float magnitudes and a mask."""
+        mask = np.asarray(mask, dtype=bool)
+        weights = np.asarray(weights, dtype=np.float64)
+        self.shape = mask.shape
+        self.flat = np.arange(math.prod(self.shape), dtype=np.int64).reshape(self.shape)
+        if self.fixed:
+            m = np.where(mask, quantize_weights(weights, self.fc.pathways[self.name]), 0)
+            return m.astype(np.int32), mask
+        return np.where(mask, weights, 0.0), mask
+
+    # -- propagation -----------------------------------------------------------
+    def propagate(self, m, s_pre) -> np.ndarray:
+        """Signed drive of the next step: ``sign * m @ s`` (fixed: integer sum ``<< shift``)."""
+        if not s_pre.any():
+            return np.zeros(m.shape[0], dtype=self.dtype)
+        if self.fixed:
+            idx = np.flatnonzero(s_pre)
+            d = m[:, idx].sum(axis=1, dtype=np.int64) << self.shift
+        else:
+            d = m @ s_pre.astype(np.float64)
+        return -d if self.sign < 0 else d
+
+    # -- traces ----------------------------------------------------------------
+    def decay_pre(self, x):
+        return stdp_k.trace_step(x, self.k_plus, self.fc)
+
+    def decay_post(self, y):
+        return stdp_k.trace_step(y, self.k_minus, self.fc)
+
+    def add_spikes(self, x, s):
+        return stdp_k.trace_add(x, s.astype(self.dtype), self.fc)
+
+    def active(self, learn: bool, asleep: bool) -> bool:
+        return self.plastic and learn and (not asleep or self.learn_in_sleep)
+
+    # -- learning ------------------------------------------------------------
+    def learn(self, st, s_pre, s_post, x_pre, y_post, t: int, active: bool) -> None:
+        """STDP of step t: accumulate (if ``active``), then apply at an epoch end.
+
+        ``x_pre``/``y_post`` are the decayed traces (spikes strictly before t). With
+        ``t_epoch == 1`` the update is applied directly (no accumulator traffic),
+        which gives the same values as accumulate + apply.
+        """
+        if active and self.t_epoch == 1:
+            self._learn_direct(st, s_pre, s_post, x_pre, y_post, t)
+            return
+        if active:
+            self.accumulate(st, s_pre, s_post, x_pre, y_post)
+        self.apply_epoch(st, t)
+
+    def _learn_direct(self, st, s_pre, s_post, x_pre, y_post, t: int) -> None:
+        rows = np.flatnonzero(s_post)
+        cols = np.flatnonzero(s_pre)
+        if not rows.size and not cols.size:
+            return
+        rule, w, mask = self.rule, st.weights, st.mask
+        key = self.round_keys(t) if self.fixed else None
+        if rows.size:
+            m_r = w[rows]
+            dm_r = stdp_k.potentiation(rule, m_r, x_pre[None, :])
+            if cols.size:
+                dm_r[:, cols] = dm_r[:, cols] + stdp_k.depression(rule, m_r[:, cols], y_post[rows][:, None])
+            mask_r = mask[rows]
+            dm_r = np.where(mask_r, dm_r, 0)
+        if cols.size:
+            mask_c = mask[:, cols]
+            dm_c = stdp_k.depression(rule, w[:, cols], y_post[:, None])
+            dm_c = np.where(mask_c & ~s_post[:, None] if rows.size else mask_c, dm_c, 0)
+        r_r = r_c = None
+        if self.fixed:  # one hash for every touched synapse of the step
+            flat = self.flat
+            idx = [flat[rows].ravel()] if rows.size else []
+            if cols.size:
+                idx.append(flat[:, cols].ravel())
+            r = uniform_u32_fast(key, np.concatenate(idx) if len(idx) > 1 else idx[0])
+            r >>= 32 - self.dw_frac_bits
+            n_r = rows.size * w.shape[1]
+            r_r = r[:n_r].reshape(rows.size, w.shape[1])
+            r_c = r[n_r:].reshape(w.shape[0], cols.size)
+        if rows.size:
+            w[rows] = stdp_k.apply_epoch(rule, m_r, dm_r, mask_r, r_r, self.dw_frac_bits)
+        if cols.size:
+            sel = (slice(None), cols)
+            w[sel] = stdp_k.apply_epoch(rule, w[sel], dm_c, mask_c, r_c, self.dw_frac_bits)
+
+    def _applied(self, m, dm, mask, key, sel):
+        r = None
+        if self.fixed:
+            r = uniform_u32_fast(key, self.flat[sel]) >> (32 - self.dw_frac_bits)
+        return stdp_k.apply_epoch(self.rule, m, dm, mask, r, self.dw_frac_bits)
+
+    def accumulate(self, st, s_pre, s_post, x_pre, y_post) -> None:
+        """Add this step's dm (decayed traces ``x_pre``, ``y_post``) to ``st.acc``.
+
+        Rows of spiking post neurons get ``pot`` (``pot + dep`` in spiking columns);
+        spiking columns get ``dep`` in the other rows (spiking rows add an exact 0).
+        """
+        rule = self.rule
+        rows = np.flatnonzero(s_post)
+        cols = np.flatnonzero(s_pre)
+        if rows.size:
+            m_r = st.weights[rows]
+            dm = stdp_k.potentiation(rule, m_r, x_pre[None, :])
+            if cols.size:
+                dm[:, cols] = dm[:, cols] + stdp_k.depression(rule, m_r[:, cols], y_post[rows][:, None])
+            st.acc[rows] += np.where(st.mask[rows], dm, 0)
+            st.rows[rows] = True
+        if cols.size:
+            dep = stdp_k.depression(rule, st.weights[:, cols], y_post[:, None])
+            keep = st.mask[:, cols]
+            if rows.size:
+                keep = keep & ~s_post[:, None]
+            st.acc[:, cols] += np.where(keep, dep, 0)
+            st.cols[cols] = True
+
+    def apply_epoch(self, st, t: int) -> None:
+        """At the end of a learning epoch (step t), apply and clear the accumulator.
+
+        Touched rows are applied in full, then touched columns over all rows (rows
+        already applied have acc = 0 there and stay unchanged).
+        """
+        if (t + 1) % self.t_epoch != 0:
+            return
+        rows = np.flatnonzero(st.rows)
+        cols = np.flatnonzero(st.cols)
+        if not rows.size and not cols.size:
+            return
+        key = None
+        if self.fixed:
+            key = self.round_keys(t // self.t_epoch)
+        if rows.size:
+            self._apply(st, rows, key)
+            st.rows[:] = False
+        if cols.size:
+            self._apply(st, (slice(None), cols), key)
+            st.cols[:] = False
+
+    def _apply(self, st, sel, key) -> None:
+        st.weights[sel] = self._applied(st.weights[sel], st.acc[sel], st.mask[sel], key, sel)
+        st.acc[sel] = 0
+
+
+class AbstractPlasticDenseModel(PyLoihiProcessModel):
+    """Shared behaviour of the float and fixed synapse models (types in subclasses)."""
+
+    s_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, bool, precision=1)
+    s_in_bap: PyInPort = LavaPyType(PyInPort.VEC_DENSE, bool, precision=1)
+    ctrl_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=1)
+    FIXED = False
+
+    def __init__(self, proc_params):
+        super().__init__(proc_params)
+        p = proc_params
+        self.core = SynapseCore(p["params"], p["pathway"], p["seed"], self.FIXED)
+        self.t0 = int(p["t0"])
+        limit_blas_threads()
+        self.ready = False
+
+    def _setup(self):
+        p = self.proc_params
+        self.weights, self.mask = self.core.initial_state(p["weights"], p["mask"])
+        self.acc = np.zeros(self.mask.shape, dtype=self.core.dtype)
+        self.x_pre = np.zeros(self.mask.shape[1], dtype=self.core.dtype)
+        self.y_post = np.zeros(self.mask.shape[0], dtype=self.core.dtype)
+        self.rows = np.zeros(self.mask.shape[0], dtype=bool)
+        self.cols = np.zeros(self.mask.shape[1], dtype=bool)
+        self.ready = True
+
+    def run_spk(self):
+        if not self.ready:
+            self._setup()
+        elif self.mask.dtype != bool:  # written by the controller through a RefPort
+            self.mask = self.mask.astype(bool)
+        self.a_out.send(self.a_buff)
+        s_pre = self.s_in.recv()
+        core = self.core
+        self.a_buff = core.propagate(self.weights, s_pre)
+        if not core.plastic:
+            return
+        s_post = self.s_in_bap.recv()
+        ctrl = self.ctrl_in.recv()
+        t = self.t0 + self.time_step - 1
+        x = core.decay_pre(self.x_pre)
+        y = core.decay_post(self.y_post)
+        core.learn(self, s_pre, s_post, x, y, t, core.active(bool(ctrl[CTRL_LEARN]), bool(ctrl[CTRL_ASLEEP])))
+        self.x_pre = core.add_spikes(x, s_pre)
+        self.y_post = core.add_spikes(y, s_post)
+
+
+@implements(proc=PlasticDense, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("floating_pt")
+class PyPlasticDenseModelFloat(AbstractPlasticDenseModel):
+    """Float64 plastic dense synapse."""
+
+    a_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.float64)
+    weights: np.ndarray = LavaPyType(np.ndarray, np.float64)
+    mask: np.ndarray = LavaPyType(np.ndarray, np.float64, precision=1)
+    acc: np.ndarray = LavaPyType(np.ndarray, np.float64)
+    x_pre: np.ndarray = LavaPyType(np.ndarray, np.float64)
+    y_post: np.ndarray = LavaPyType(np.ndarray, np.float64)
+    a_buff: np.ndarray = LavaPyType(np.ndarray, np.float64)
+    FIXED = False
+
+
+@implements(proc=PlasticDense, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt")
+class PyPlasticDenseModelFixed(AbstractPlasticDenseModel):
+    """Fixed-point plastic dense synapse: w_bits-bit magnitudes, int32 drive, integer traces."""
+
+    a_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
+    weights: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=8)
+    mask: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=1)
+    acc: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=40)
+    x_pre: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=16)
+    y_post: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=16)
+    a_buff: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
+    FIXED = True

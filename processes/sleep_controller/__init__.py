@@ -1,0 +1,1 @@
+"""Sleep controller: wake/sleep schedule, input gate, sleep drive and homeostatic decay."""

@@ -1,0 +1,69 @@
+"""Helpers of the Lava tests: a small active network and runners that always stop Lava.
+
+The network is the brief's small one (16 inputs = image_size 4, 20 E, 5 I) with
+denser, stronger X->E input and larger learning rates than the paper, so that
+500+ steps contain hundreds of E spikes, real weight changes and three full
+sleep episodes (period 200 wake steps, fraction 0.2 -> 50 sleep steps each).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from lava_sleep import params as P
+from lava_sleep.reference import ReferenceSimulator
+
+#: Seconds allowed to one Lava test (compilation included); generous for loaded machines.
+LAVA_TIMEOUT = 120
+
+
+def active_params(mode: str = "float", **sleep) -> P.ModelParams:
+    """Small network with visible activity, STDP on XE and EE, sleep every 200 wake steps."""
+    net = P.NetworkParams(n_exc=20, n_inh=5)
+    net = net.with_pathway("XE", p=0.5, w_init=0.6, w_init_jitter=0.3, eta_plus=0.05, eta_minus=0.05)
+    net = net.with_pathway("EE", w_init_jitter=0.3, eta_plus=0.05, eta_minus=0.05)
+    sleep_kw = {"fraction": 0.2, "period": 200, "lam": 0.999, "block": 10, "tol": 0.0,
+                "form": "linear" if mode == "fixed" else "log"}
+    sleep_kw.update(sleep)
+    return P.ModelParams(
+        input=P.InputParams(image_size=4, steps_per_image=50, max_rate_hz=200.0),
+        neuron=P.NeuronParams(sigma_wake=3.0, sigma_sleep=6.0),
+        network=net,
+        sleep=P.SleepParams(**sleep_kw),
+    )
+
+
+def with_stdp(p: P.ModelParams, **changes) -> P.ModelParams:
+    return dataclasses.replace(p, stdp=dataclasses.replace(p.stdp, **changes))
+
+
+def make_test_images(n: int = 12, seed: int = 2024) -> np.ndarray:
+    """n random images of 16 pixels (50 wake steps each)."""
+    return np.random.default_rng(seed).integers(0, 256, size=(n, 16), dtype=np.uint8)
+
+
+def run_oracle(p: P.ModelParams, seed: int, mode: str, images: np.ndarray, **kw):
+    sim = ReferenceSimulator(p, seed, mode=mode)
+    out = sim.run(images, record_spikes=True, **kw)
+    return out, sim.state_dict()
+
+
+def run_lava(p: P.ModelParams, seed: int, mode: str, model: str, image_calls, **kw):
+    """Run a LavaSimulator over a list of image batches (one run() each); always closes it.
+
+    Returns (list of RunOutput, state_dict after the last call).
+    """
+    from lava_sleep.lava_backend import LavaSimulator
+
+    sim = LavaSimulator(p, seed, mode=mode, model=model)
+    try:
+        outs = [sim.run_one(imgs, record_spikes=True, **kw) for imgs in image_calls]
+        return outs, sim.state_dict()
+    finally:
+        sim.close()
+
+
+def concat_spikes(outs) -> dict[str, np.ndarray]:
+    return {k: np.concatenate([o.spikes[k] for o in outs]) for k in ("X", "E", "I", "asleep")}

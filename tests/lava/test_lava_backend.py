@@ -1,0 +1,108 @@
+"""Lava backends through lava_sleep.backends.make_simulator: errors, interface, clean shutdown."""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+import os
+import time
+
+import numpy as np
+import pytest
+from lava_helpers import LAVA_TIMEOUT, active_params, make_test_images
+
+from lava_sleep.backends import BackendError, make_simulator
+from lava_sleep.lava_backend import lava_loihi_available
+from lava_sleep.params import ParamError
+
+
+def _child_pids() -> set[int]:
+    """PIDs whose parent is this process (scan of /proc, no psutil).
+
+    Python's multiprocessing resource tracker (one per interpreter, started with
+    the first shared memory segment and kept until exit) is not counted.
+    """
+    me, out = os.getpid(), set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) != me:
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                if b"multiprocessing.resource_tracker" in fh.read():
+                    continue
+        except OSError:
+            continue
+        out.add(int(entry))
+    return out
+
+
+@pytest.mark.skipif(lava_loihi_available(), reason="lava-loihi is installed here")
+def test_loihi2_without_lava_loihi_is_one_clear_error():
+    p = active_params()
+    with pytest.raises(BackendError) as exc:
+        make_simulator("loihi2", [p], [1])
+    msg = str(exc.value)
+    assert "\n" not in msg and "lava-loihi" in msg and "lava.magma.compiler.subcompilers.nc" in msg
+
+
+def test_lava_backend_argument_errors():
+    p = active_params()
+    with pytest.raises(BackendError, match="B = 1"):
+        make_simulator("lava-float", [p, p], [1, 2])
+    with pytest.raises(BackendError, match="float64"):
+        make_simulator("lava-float-fused", [p], [1], dtype="float32")
+    no_inh = dataclasses.replace(p, network=dataclasses.replace(p.network, n_inh=0))
+    with pytest.raises(BackendError, match="inhibitory"):
+        make_simulator("lava-float", [no_inh], [1])
+    with pytest.raises(ParamError, match="fixed-point form"):  # log decay has no fixed form
+        make_simulator("lava-fixed", [active_params("float")], [1])
+
+
+@pytest.mark.lava
+@pytest.mark.timeout(LAVA_TIMEOUT)
+def test_backends_run_and_leave_nothing_behind():
+    p = active_params("fixed")
+    images = make_test_images(5)
+    children0 = {c.pid for c in multiprocessing.active_children()}
+    procs0 = _child_pids()
+    shm_names, results = [], {}
+    for backend in ("lava-fixed", "lava-fixed-fused"):
+        sim = make_simulator(backend, [p], [3], mode="fixed")
+        try:
+            assert sim.weights(0)["XE"].shape == (20, 16)  # before any run: the initial weights
+            done = []
+            out = sim.run(images, progress=done.append)
+            assert done == [1, 2, 3, 4, 5]
+            assert out.counts.shape == (1, 5, 20) and out.steps[0] == 250 + out.sleep_steps[0]
+            assert len(_child_pids() - procs0) > 0  # Lava's workers are running
+            shm_names += [port._shm.name for port in sim._pipes.values()]
+            results[backend] = (out.counts, sim.weights(0), sim.masks(0))
+        finally:
+            sim.close()
+        sim.close()  # idempotent
+        with pytest.raises(BackendError, match="closed"):
+            sim.run(images)  # never reaches Lava (run() after stop() would crash it)
+    g, f = results["lava-fixed"], results["lava-fixed-fused"]
+    assert np.array_equal(g[0], f[0])
+    for n in g[1]:
+        assert np.array_equal(g[1][n], f[1][n]) and np.array_equal(g[2][n], f[2][n])
+    assert np.all(g[1]["XE"] >= 0) and np.all(g[1]["IE"] <= 0)  # sign invariants
+    assert np.all(g[1]["XE"][~g[2]["XE"]] == 0)  # absent synapses stay absent
+    # a runtime that was created but never ran (e.g. an error before the first
+    # step): Lava's own stop() would wait forever for its workers
+    sim = make_simulator("lava-float", [active_params()], [3])
+    sim._start()
+    sim.close()
+    deadline = time.time() + 10
+    while (_child_pids() - procs0) and time.time() < deadline:
+        time.sleep(0.1)
+    assert _child_pids() - procs0 == set()
+    assert {c.pid for c in multiprocessing.active_children()} <= children0
+    assert shm_names and not [n for n in shm_names if os.path.exists(f"/dev/shm/{n}")]

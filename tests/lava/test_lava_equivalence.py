@@ -1,0 +1,127 @@
+"""Lava models against the NumPy oracle, and the graph model against the fused model.
+
+One scenario per mode: the small active network (16 inputs, 20 E, 5 I), STDP on
+XE and EE, 12 images x 50 wake steps + 3 full sleep episodes (every 175 wake
+steps, so they interrupt images in the middle: 44 + 44 + 43 steps) = 731 steps,
+presented to Lava in two run() calls (state must carry over).
+
+* float graph vs oracle (float64): identical spikes (X, E, I), asleep flags,
+  counts and episode records; weights, traces and membranes within 1e-9;
+* fixed graph vs oracle (fixed): bit-exact spikes, traces, weights, accumulators,
+  neuron state and episode records;
+* fused vs graph, float and fixed: identical (same NumPy cores, same order).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from lava_helpers import LAVA_TIMEOUT, active_params, concat_spikes, run_lava, run_oracle
+
+from lava_sleep.network import build_network
+from lava_sleep.params import PATHWAY_NAMES
+
+pytestmark = pytest.mark.lava
+SEED = 7
+
+
+def _scenario(mode, images):
+    p = active_params(mode, period=175)
+    oracle_out, oracle_state = run_oracle(p, SEED, mode, images)
+    calls = [images[:5], images[5:]]
+    graph_outs, graph_state = run_lava(p, SEED, mode, "graph", calls)
+    fused_outs, fused_state = run_lava(p, SEED, mode, "fused", calls)
+    return {"params": p, "oracle": (oracle_out, oracle_state), "graph": (graph_outs, graph_state),
+            "fused": (fused_outs, fused_state)}
+
+
+@pytest.fixture(scope="module")
+def float_runs(images):
+    return _scenario("float", images)
+
+
+@pytest.fixture(scope="module")
+def fixed_runs(images):
+    return _scenario("fixed", images)
+
+
+def _episodes(outs):
+    return [e for o in outs for e in o.episodes]
+
+
+def _check_scenario_is_meaningful(p, oracle_out, oracle_state, mode):
+    assert oracle_out.sleep_steps == 131 and oracle_out.steps == 600 + 131
+    assert [e["used"] for e in oracle_out.episodes] == [44, 44, 43]
+    sp = oracle_out.spikes
+    assert sp["E"].sum() > 100 and sp["I"].sum() > 10
+    assert sp["E"][sp["asleep"]].sum() > 0  # spontaneous activity in sleep
+    init = build_network(p, SEED)
+    m0 = init.magnitudes_fixed() if mode == "fixed" else init.magnitudes
+    for n in p.network.plastic_pathways:
+        assert not np.array_equal(oracle_state[f"m_{n}"], m0[n])  # STDP and sleep changed weights
+
+
+def _compare_episodes(lava_eps, oracle_eps, rel):
+    assert len(lava_eps) == len(oracle_eps)
+    for a, b in zip(lava_eps, oracle_eps, strict=True):
+        for k in ("episode", "start_step", "wake_step", "planned", "used", "woke_early"):
+            assert a[k] == b[k], k
+        for k in ("totals_before", "totals_after"):
+            assert a[k] == pytest.approx(b[k], rel=rel, abs=0)
+
+
+@pytest.mark.timeout(LAVA_TIMEOUT)
+def test_float_graph_matches_oracle(float_runs):
+    p = float_runs["params"]
+    oracle_out, oracle_state = float_runs["oracle"]
+    _check_scenario_is_meaningful(p, oracle_out, oracle_state, "float")
+    outs, state = float_runs["graph"]
+    spikes = concat_spikes(outs)
+    for k in ("X", "E", "I", "asleep"):
+        assert np.array_equal(spikes[k], oracle_out.spikes[k]), k
+    assert np.array_equal(np.concatenate([o.counts for o in outs]), oracle_out.counts)
+    assert sum(o.steps for o in outs) == oracle_out.steps
+    _compare_episodes(_episodes(outs), oracle_out.episodes, rel=1e-12)
+    for n in PATHWAY_NAMES:
+        np.testing.assert_allclose(state[f"m_{n}"], oracle_state[f"m_{n}"], rtol=0, atol=1e-9)
+        assert np.array_equal(state[f"mask_{n}"], oracle_state[f"mask_{n}"])
+    for k in ("x_X", "x_E", "y_E", "u", "v", "a", "pending"):
+        np.testing.assert_allclose(state[k], oracle_state[k], rtol=0, atol=1e-9, err_msg=k)
+    assert np.array_equal(state["counters"], oracle_state["counters"])
+
+
+@pytest.mark.timeout(LAVA_TIMEOUT)
+def test_fixed_graph_is_bit_exact_with_oracle(fixed_runs):
+    p = fixed_runs["params"]
+    oracle_out, oracle_state = fixed_runs["oracle"]
+    _check_scenario_is_meaningful(p, oracle_out, oracle_state, "fixed")
+    outs, state = fixed_runs["graph"]
+    spikes = concat_spikes(outs)
+    for k in ("X", "E", "I", "asleep"):
+        assert np.array_equal(spikes[k], oracle_out.spikes[k]), k
+    assert np.array_equal(np.concatenate([o.counts for o in outs]), oracle_out.counts)
+    _compare_episodes(_episodes(outs), oracle_out.episodes, rel=0)
+    for k in state:  # every tracked key, bit for bit
+        assert np.array_equal(state[k], oracle_state[k]), k
+    assert {"x_X", "x_E", "y_E", "m_XE", "m_EE", "acc_XE", "acc_EE"} <= set(state)
+
+
+@pytest.mark.timeout(LAVA_TIMEOUT)
+@pytest.mark.parametrize("mode", ["float", "fixed"])
+def test_fused_equals_graph(mode, float_runs, fixed_runs):
+    runs = float_runs if mode == "float" else fixed_runs
+    g_outs, g_state = runs["graph"]
+    f_outs, f_state = runs["fused"]
+    g, f = concat_spikes(g_outs), concat_spikes(f_outs)
+    for k in g:
+        assert np.array_equal(g[k], f[k]), k
+    for a, b in zip(g_outs, f_outs, strict=True):
+        assert np.array_equal(a.counts, b.counts)
+        assert a.episodes == b.episodes
+    for k in g_state:  # the graph tracks a subset of the traces; all of it must agree
+        assert np.array_equal(g_state[k], f_state[k]), k
+    # the fused model keeps every population trace, like the oracle
+    oracle_state = runs["oracle"][1]
+    for k in ("x_I", "y_I"):
+        assert np.array_equal(f_state[k], oracle_state[k]) if mode == "fixed" else \
+            np.allclose(f_state[k], oracle_state[k], rtol=0, atol=1e-9)

@@ -1,0 +1,107 @@
+"""Sleep behaviour of the Lava graph model (controller with RefPorts), float and fixed.
+
+Scenario: XE potentiation-dominated (eta+ 0.1, eta- 0.02), so wake learning
+drives its total about 50 % above the initial total; sleep every 200 wake steps
+with fraction 0.3 (planned 85-86 steps), fast decay (lam 0.95, block 10) and
+early wake-up at tol 2 %.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from lava_helpers import LAVA_TIMEOUT, active_params, concat_spikes, make_test_images, run_lava, run_oracle
+
+from lava_sleep.network import build_network
+from lava_sleep.reference import ReferenceSimulator
+
+pytestmark = pytest.mark.lava
+SEED = 5
+
+
+def _params(mode):
+    p = active_params(mode, fraction=0.3, lam=0.95, tol=0.02)
+    return dataclasses.replace(p, network=p.network.with_pathway("XE", eta_plus=0.1, eta_minus=0.02))
+
+
+@pytest.mark.timeout(LAVA_TIMEOUT)
+@pytest.mark.parametrize("mode", ["float", "fixed"])
+def test_sleep_in_lava(mode):
+    p = _params(mode)
+    images = make_test_images()
+    outs, _ = run_lava(p, SEED, mode, "graph", [images])
+    out = outs[0]
+    spikes = concat_spikes(outs)
+    asleep = spikes["asleep"]
+    sp = p.sleep
+    episodes = out.episodes
+    assert len(episodes) == 3
+
+    # input silenced during every episode, present while awake
+    assert asleep.sum() == out.sleep_steps > 0
+    assert not spikes["X"][asleep].any()
+    assert spikes["X"][~asleep].sum() > 100
+    # spontaneous (noise-driven) E and I activity during sleep
+    assert spikes["E"][asleep].sum() > 10
+    assert spikes["I"][asleep].sum() > 0
+
+    # totals move toward the targets (initial totals); XE started far above
+    init = build_network(p, SEED)
+    m0 = init.magnitudes_fixed() if mode == "fixed" else init.magnitudes
+    for e in episodes:
+        for n in p.network.plastic_pathways:
+            t0 = float(m0[n].sum())
+            before, after = abs(e["totals_before"][n] - t0), abs(e["totals_after"][n] - t0)
+            if before > 0.05 * t0:
+                assert after < 0.5 * before, (n, e)
+        assert e["totals_before"]["XE"] > 1.3 * float(m0["XE"].sum())
+
+    # early wake-up: every episode ended at a block end before its planned length,
+    # with every plastic total within tol of its target
+    for e in episodes:
+        assert e["woke_early"] and e["used"] < e["planned"]
+        assert e["used"] % sp.block == 0
+        for n in p.network.plastic_pathways:
+            t0 = float(m0[n].sum())
+            assert abs(e["totals_after"][n] - t0) <= sp.tol * t0
+    assert out.steps == len(images) * p.input.steps_per_image + sum(e["used"] for e in episodes)
+
+    # and the oracle sleeps exactly the same way
+    oracle_out, _ = run_oracle(p, SEED, mode, images)
+    assert [(e["start_step"], e["used"], e["woke_early"]) for e in episodes] == \
+        [(e["start_step"], e["used"], e["woke_early"]) for e in oracle_out.episodes]
+    assert np.array_equal(spikes["E"], oracle_out.spikes["E"])
+
+
+@pytest.mark.timeout(LAVA_TIMEOUT)
+def test_sleep_off_and_learning_off():
+    """run(sleep_on=False) skips episodes; run(learn=False) leaves the weights alone."""
+    from lava_sleep.lava_backend import LavaSimulator
+
+    p = _params("fixed")
+    images = make_test_images(8)
+    sim = LavaSimulator(p, SEED, mode="fixed", model="graph")
+    try:
+        w0 = sim.magnitudes()
+        out = sim.run_one(images[:4], sleep_on=False)  # 200 wake steps: a trigger, but no sleep
+        assert out.sleep_steps == 0 and out.episodes == []
+        w1 = sim.magnitudes()
+        assert not np.array_equal(w1["XE"], w0["XE"])
+        out2 = sim.run_one(images[4:], learn=False)  # one episode, no STDP (decay still acts)
+        w2 = sim.magnitudes()
+    finally:
+        sim.close()
+    # skipped triggers do not count as episodes: the next one is episode 1
+    assert [e["episode"] for e in out2.episodes] == [1]
+    ref = ReferenceSimulator(p, SEED, mode="fixed")
+    ref.run(images[:4], sleep_on=False)
+    ref_out2 = ref.run(images[4:], learn=False)
+    assert out2.episodes == ref_out2.episodes
+    assert np.array_equal(out2.counts, ref_out2.counts)
+    for n, m in w2.items():
+        assert np.array_equal(m, ref.m[n]), n
+    # without STDP only the sleep decay moved XE: pulled back toward its initial total
+    t0 = float(w0["XE"].sum())
+    assert abs(float(w2["XE"].sum()) - t0) < abs(float(w1["XE"].sum()) - t0)
