@@ -94,6 +94,19 @@ def keys(seed: int, stream: int, counters, draw: int = 0) -> list[int]:
     return [key(seed, stream, int(c), draw) for c in counters]
 
 
+def key_array(seeds, stream: int, counters, draw: int = 0):
+    """:func:`key` for many (seed, counter) pairs at once: int64 arrays or tensors, broadcasting.
+
+    ``seeds`` must lie in [0, 2**32) and ``counters`` be >= 0 (not checked here); the
+    result equals ``key(seed, stream, counter, draw)`` element by element (tested). Used by
+    batched backends whose members sit at different steps.
+    """
+    k = _mix(seeds ^ 0x9E3779B9)
+    k = _mix(k ^ (int(stream) * 0x85EBCA6B & MASK32))
+    k = _mix(k ^ (counters & MASK32))
+    return _mix(k ^ ((counters >> 32) & MASK32) ^ (draw * 0xC2B2AE35 & MASK32))
+
+
 def hash_index(k, index):
     """Per-element 32-bit hash of ``index`` (int64 array/tensor) under key(s) ``k``.
 

@@ -1,0 +1,846 @@
+/*
+ * lava-sleep native CPU kernel of the torch engine (lava_sleep/engine/native.py builds and loads it).
+ *
+ * One call of ls_run() simulates ONE batch member over a slice of images exactly as
+ * lava_sleep/reference.py (the NumPy oracle) does: wake steps, the sleep schedule with decay
+ * blocks and early wake-up, trace STDP with learning epochs. The model is docs/model.md; every
+ * formula below names the kernel function of lava_sleep/kernels it mirrors, operation for
+ * operation (same order of floating-point operations, same integer rounding), so that
+ *
+ *   - LS_FIXED  (int64 state) equals the oracle's fixed mode bit for bit;
+ *   - default   (double)      equals the float64 oracle up to the summation order of the synaptic
+ *                              drive (BLAS vs. event order) and libm vs. NumPy pow/exp last bits;
+ *   - LS_F32    (float)       follows the float32 oracle's float32 arithmetic.
+ *
+ * Event-driven: per step only the columns of spiking presynaptic cells are read for the drive and
+ * the depression term, only the rows of spiking postsynaptic cells for potentiation, and only the
+ * synapses touched in a learning epoch are updated at its end. Weights are stored transposed,
+ * (pre, post), so the frequent column accesses are contiguous. Random numbers are the counter-based
+ * streams of lava_sleep/rng.py, re-implemented with uint32 arithmetic (identical bits).
+ *
+ * Compile with -ffp-contract=off (no fused multiply-add: NumPy rounds every product) and without
+ * -ffast-math. All structures hold only 8-byte fields (int64, double, pointers): ctypes mirrors them.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(LS_FIXED)
+typedef int64_t real_t;
+#elif defined(LS_F32)
+typedef float real_t;
+#else
+typedef double real_t;
+#endif
+
+/* rng.Stream values */
+#define STREAM_INPUT 3u
+#define STREAM_NOISE 4u
+#define STREAM_STDP_ROUND 5u
+#define STREAM_DECAY 16u
+/* rng.NORMAL_INT_CENTER (2 * 65535); rng.NORMAL_INT_SD comes from the build (-DNORMAL_INT_SD=repr) */
+#define NORMAL_INT_CENTER 131070
+#ifndef NORMAL_INT_SD
+#error "compile with -DNORMAL_INT_SD=<repr(lava_sleep.rng.NORMAL_INT_SD)>"
+#endif
+/* fixed.NOISE_SHIFT, fixed.STATE_MAX (24-bit state) */
+#define NOISE_SHIFT 12
+#define STATE_MAX 8388607
+
+enum { POP_X = 0, POP_E = 1, POP_I = 2 };
+enum { RULE_STDP = 0, RULE_VOGELS = 1 };
+/* exponent mu of the soft bounds: NumPy's ``x ** mu`` uses sqrt/identity/square for 0.5/1/2 */
+enum { MU_ZERO = 0, MU_ONE = 1, MU_HALF = 2, MU_TWO = 3, MU_POW = 4 };
+enum { FORM_LOG = 0, FORM_LINEAR = 1 };
+enum { TARGET_STATIC = 0, TARGET_GROUP = 1, TARGET_NEURON = 2 };
+
+/* ---- counter-based random streams (lava_sleep/rng.py) ------------------------------------- */
+static inline uint32_t mix32(uint32_t x) {
+    x ^= x >> 16;
+    x *= 0x7FEB352Du;
+    x ^= x >> 15;
+    x *= 0x846CA68Bu;
+    x ^= x >> 16;
+    return x;
+}
+
+/* rng.key(seed, stream, counter, draw) */
+static uint32_t key4(uint32_t seed, uint32_t stream, uint64_t counter, uint32_t draw) {
+    uint32_t k = mix32(seed ^ 0x9E3779B9u);
+    k = mix32(k ^ (stream * 0x85EBCA6Bu));
+    k = mix32(k ^ (uint32_t)(counter & 0xFFFFFFFFu));
+    k = mix32(k ^ (uint32_t)(counter >> 32) ^ (draw * 0xC2B2AE35u));
+    return k;
+}
+
+/* rng.uniform_u32(k, index) */
+static inline uint32_t hash_idx(uint32_t k, uint32_t index) {
+    return mix32(mix32(index ^ k) ^ (k * 0x27D4EB2Fu));
+}
+
+/* rng.normal_int(k1, k2, index) */
+static inline int64_t normal_int(uint32_t k1, uint32_t k2, uint32_t index) {
+    uint32_t a = hash_idx(k1, index), b = hash_idx(k2, index);
+    return (int64_t)(a & 0xFFFFu) + (int64_t)(a >> 16) + (int64_t)(b & 0xFFFFu) + (int64_t)(b >> 16)
+           - NORMAL_INT_CENTER;
+}
+
+/* ---- structures (mirrored by ctypes in native.py) ------------------------------------------ */
+typedef struct {
+    int64_t n_pre, n_post, pre_pop, post_pop;
+    int64_t plastic, shift, rule, mu_mode;
+    double mu, eta_plus, eta_minus, alpha, m_min, m_max, m_floor, static_target, total0;
+    int64_t i_eta_plus, i_eta_minus, i_alpha, i_m_min, i_m_max, i_m_floor, i_total0;
+    real_t *m;            /* (n_pre, n_post) magnitudes, transposed */
+    uint8_t *mask;        /* (n_pre, n_post) structural mask */
+    real_t *acc;          /* (n_pre, n_post) accumulated updates (plastic only) */
+    real_t *row_total0;   /* (n_post) initial incoming totals */
+    int64_t *b_tab;       /* fixed static target: round(t (2^D - L_K)), K = 0..block */
+    uint8_t *row_touched; /* (n_post) posts whose row got an update this epoch */
+    uint8_t *col_touched; /* (n_pre) pres whose column got an update this epoch */
+} path_t;
+
+typedef struct {
+    int64_t seed, nx, ne, ni;
+    double k_u, k_v, k_a, gain, v_thresh, v_reset, v_min, v_max, a_min, a_max, delta_a, bias;
+    double noise_wake, noise_sleep;
+    int64_t i_k_u, i_k_v, i_k_a, i_v_thresh, i_v_reset, i_v_min, i_v_max, i_a_min, i_a_max;
+    int64_t i_delta_a, i_bias, i_sigma_wake, i_sigma_sleep;
+    double k_plus, k_minus;
+    int64_t i_k_plus, i_k_minus, trace_impulse, trace_max;
+    int64_t t_epoch, learn_in_sleep, dw_frac_bits;
+    int64_t sleeping, period, block, form, target, prune, decay_frac_bits;
+    double tol, decay_noise;
+    double *c_tab;        /* 1 - lam**K, K = 0..block (Python float) */
+    int64_t *lk_tab;      /* round(lam**K 2**D), K = 0..block */
+    real_t *u, *v, *a, *pending; /* (ne + ni) neuron state and next step's drive */
+    real_t *x;            /* pre traces X (nx), E (ne), I (ni) */
+    real_t *y;            /* post traces E (ne), I (ni) */
+    int64_t *counters;    /* t, wake_t, n_episodes, sleep_steps_total */
+    path_t path[4];       /* XE, EE, EI, IE */
+} member_t;
+
+typedef struct {
+    const int64_t *thr;   /* (n_images, nx) Bernoulli thresholds */
+    int64_t n_images, spi, learn, sleep_on;
+    int64_t *counts;      /* (n_images, ne) wake-step E spike counts */
+    int64_t rec_cap;      /* recorded steps capacity (0 = no recording) */
+    uint8_t *rec_x, *rec_n, *rec_asleep;
+    int64_t eps_cap;      /* episodes that may start in this call */
+    const int64_t *planned; /* planned lengths of episodes n_episodes+1 .. n_episodes+eps_cap */
+    int64_t *eps_i;       /* eps_cap x 6: episode, start_step, wake_step, planned, used, woke_early */
+    double *eps_tot;      /* eps_cap x 8: totals before (XE EE EI IE) then after */
+    int64_t n_eps, steps, sleep_steps, status;
+} call_t;
+
+/* ---- per-run context: constants in the model's arithmetic type, scratch buffers ------------ */
+typedef struct {
+    member_t *M;
+    call_t *C;
+    int64_t nn;           /* ne + ni */
+    int64_t ns;           /* nx + ne + ni */
+    int64_t soff[3];      /* offsets of X, E, I in the spike/trace vectors */
+    int64_t yoff[3];      /* offsets of E, I in the post-trace vector (X unused) */
+    real_t k_u, k_v, k_a, gain, v_thresh, v_reset, v_min, v_max, a_min, a_max, delta_a, bias;
+    real_t noise_wake, noise_sleep, k_plus, k_minus;
+    uint8_t *s;           /* spikes of this step: X, E, I */
+    int64_t *list;        /* spiking indices per population, lists at soff[] */
+    int64_t nlist[3];
+    real_t *work;         /* drive partial sums: XE (ne), EE (ne), IE (ne), EI (ni) */
+    double *row_sum;      /* decay scratch (max n_post) */
+    double *row_log;      /* decay scratch (max n_post) */
+    int64_t *syn_buf;     /* decay scratch: per-synapse random terms (max synapses of a pathway) */
+    int32_t *syn_i[4], *syn_j[4]; /* existing synapses of plastic pathways (sleeping members) */
+    int64_t n_syn[4];
+} ctx_t;
+
+#define CLIP(x, lo, hi) ((x) < (lo) ? (lo) : ((x) > (hi) ? (hi) : (x)))
+
+#if defined(LS_FIXED)
+/* kernels._xp.decay12: sign(x k) (|x k| >> 12) */
+static inline int64_t decay12(int64_t x, int64_t keep) {
+    int64_t p = x * keep;
+    return p < 0 ? -((-p) >> 12) : (p >> 12);
+}
+#endif
+
+/* ---- neuron step (kernels.neuron.neuron_step + noise_from_int) ------------------------------ */
+static void neuron_update(ctx_t *c, int asleep) {
+    member_t *M = c->M;
+    uint64_t t = (uint64_t)M->counters[0];
+    uint32_t k1 = key4((uint32_t)M->seed, STREAM_NOISE, t, 0);
+    uint32_t k2 = key4((uint32_t)M->seed, STREAM_NOISE, t, 1);
+    const int64_t nn = c->nn;
+    uint8_t *restrict s = c->s + c->soff[POP_E];
+    real_t *restrict u = M->u, *restrict v = M->v, *restrict a = M->a;
+    const real_t *restrict d = M->pending;
+    /* constants in locals: loops over struct fields would not vectorize (possible aliasing) */
+#if defined(LS_FIXED)
+    const int64_t sigma = asleep ? M->i_sigma_sleep : M->i_sigma_wake;
+    const int64_t k_u = M->i_k_u, k_v = M->i_k_v, k_a = M->i_k_a, bias = M->i_bias;
+    const int64_t v_min = M->i_v_min, v_max = M->i_v_max, v_th = M->i_v_thresh, v_reset = M->i_v_reset;
+    const int64_t d_a = M->i_delta_a, a_min = M->i_a_min, a_max = M->i_a_max;
+    for (int64_t n = 0; n < nn; n++) {
+        int64_t noise = (normal_int(k1, k2, (uint32_t)n) * sigma) >> NOISE_SHIFT;
+        int64_t uu = decay12(u[n], k_u) + d[n];
+        uu = CLIP(uu, -STATE_MAX, STATE_MAX);
+        int64_t vv = decay12(v[n], k_v) + uu + bias + noise;
+        vv = CLIP(vv, v_min, v_max);
+        int sp = vv > v_th + a[n];
+        int64_t aa = decay12(a[n], k_a) + (sp ? d_a : 0);
+        u[n] = uu;
+        v[n] = sp ? v_reset : vv;
+        a[n] = CLIP(aa, a_min, a_max);
+        s[n] = (uint8_t)sp;
+    }
+#else
+    const real_t nm = asleep ? c->noise_sleep : c->noise_wake;
+    const real_t k_u = c->k_u, gain = c->gain, k_v = c->k_v, bias = c->bias, k_a = c->k_a;
+    const real_t v_min = c->v_min, v_max = c->v_max, v_th = c->v_thresh, v_reset = c->v_reset;
+    const real_t d_a = c->delta_a, a_min = c->a_min, a_max = c->a_max;
+    for (int64_t n = 0; n < nn; n++) {
+        real_t noise = (real_t)normal_int(k1, k2, (uint32_t)n) * nm;
+        real_t uu = u[n] * k_u + d[n] * gain;
+        real_t vv = v[n] * k_v + uu + bias + noise;
+        vv = CLIP(vv, v_min, v_max);
+        int sp = vv > v_th + a[n];
+        real_t ak = a[n] * k_a;
+        real_t aa = sp ? ak + d_a : ak;
+        u[n] = uu;
+        v[n] = sp ? v_reset : vv;
+        a[n] = CLIP(aa, a_min, a_max);
+        s[n] = (uint8_t)sp;
+    }
+#endif
+}
+
+/* ---- input spikes (kernels.encode.input_spikes) -------------------------------------------- */
+static void input_update(ctx_t *c, const int64_t *thr) {
+    member_t *M = c->M;
+    uint8_t *s = c->s;
+    if (thr == NULL) {
+        memset(s, 0, (size_t)M->nx);
+        return;
+    }
+    const uint32_t k = key4((uint32_t)M->seed, STREAM_INPUT, (uint64_t)M->counters[1], 0);
+    const int64_t nx = M->nx;
+    uint8_t *restrict sx = s;
+    const int64_t *restrict th = thr;
+    for (int64_t j = 0; j < nx; j++) sx[j] = (int64_t)hash_idx(k, (uint32_t)j) < th[j];
+}
+
+static void build_lists(ctx_t *c) {
+    for (int p = 0; p < 3; p++) {
+        int64_t n = p == POP_X ? c->M->nx : (p == POP_E ? c->M->ne : c->M->ni);
+        const uint8_t *s = c->s + c->soff[p];
+        int64_t *l = c->list + c->soff[p], k = 0;
+        for (int64_t i = 0; i < n; i++)
+            if (s[i]) l[k++] = i;
+        c->nlist[p] = k;
+    }
+}
+
+/* ---- propagation: next step's drive (ReferenceSimulator._propagate), event-driven ----------- */
+static void add_columns(ctx_t *c, const path_t *P, real_t *out) {
+    int64_t np = P->n_post;
+    memset(out, 0, sizeof(real_t) * (size_t)np);
+    const int64_t *l = c->list + c->soff[P->pre_pop];
+    for (int64_t k = 0; k < c->nlist[P->pre_pop]; k++) {
+        const real_t *col = P->m + l[k] * np;
+        for (int64_t i = 0; i < np; i++) out[i] += col[i];
+    }
+}
+
+static void propagate(ctx_t *c) {
+    member_t *M = c->M;
+    int64_t ne = M->ne, ni = M->ni;
+    real_t *dxe = c->work, *dee = c->work + ne, *die = c->work + 2 * ne, *dei = c->work + 3 * ne;
+    add_columns(c, &M->path[0], dxe);
+    add_columns(c, &M->path[1], dee);
+    add_columns(c, &M->path[3], die);
+    add_columns(c, &M->path[2], dei);
+#if defined(LS_FIXED)
+    int64_t sxe = M->path[0].shift, see = M->path[1].shift, sei = M->path[2].shift;
+    int64_t sie = M->path[3].shift;
+    for (int64_t i = 0; i < ne; i++) M->pending[i] = (dxe[i] << sxe) + (dee[i] << see) - (die[i] << sie);
+    for (int64_t i = 0; i < ni; i++) M->pending[ne + i] = dei[i] << sei;
+#else
+    for (int64_t i = 0; i < ne; i++) M->pending[i] = (dxe[i] + dee[i]) - die[i];
+    for (int64_t i = 0; i < ni; i++) M->pending[ne + i] = dei[i];
+#endif
+}
+
+/* ---- STDP terms (kernels.stdp.potentiation / depression) ----------------------------------- */
+#if !defined(LS_FIXED)
+static inline real_t powmu(real_t x, int mode, real_t mu) {
+    switch (mode) {
+    case MU_ONE: return x;
+    case MU_TWO: return x * x;
+#if defined(LS_F32)
+    case MU_HALF: return sqrtf(x);
+    default: return powf(x, mu);
+#else
+    case MU_HALF: return sqrt(x);
+    default: return pow(x, mu);
+#endif
+    }
+}
+#endif
+
+static inline real_t pot_term(const path_t *P, real_t m, real_t xpre) {
+#if defined(LS_FIXED)
+    if (P->rule == RULE_STDP && P->mu_mode == MU_ONE) return (P->i_eta_plus * xpre) * (P->i_m_max - m);
+    return P->i_eta_plus * xpre;
+#else
+    if (P->rule == RULE_STDP && P->mu_mode != MU_ZERO)
+        return ((real_t)P->eta_plus * xpre) * powmu((real_t)P->m_max - m, (int)P->mu_mode, (real_t)P->mu);
+    return (real_t)P->eta_plus * xpre;
+#endif
+}
+
+static inline real_t dep_term(const path_t *P, real_t m, real_t ypost) {
+#if defined(LS_FIXED)
+    if (P->rule == RULE_VOGELS) return P->i_eta_minus * (ypost - P->i_alpha);
+    if (P->mu_mode == MU_ONE) return -((P->i_eta_minus * ypost) * m);
+    return -(P->i_eta_minus * ypost);
+#else
+    if (P->rule == RULE_VOGELS) return (real_t)P->eta_minus * (ypost - (real_t)P->alpha);
+    if (P->mu_mode != MU_ZERO)
+        return -(((real_t)P->eta_minus * ypost) * powmu(m, (int)P->mu_mode, (real_t)P->mu));
+    return -((real_t)P->eta_minus * ypost);
+#endif
+}
+
+/* acc += dep on one column (existing synapses, non-spiking posts). The common rules get their own
+ * branch-free loops (vectorised); acc is left untouched, not "+ 0", where nothing is added. */
+static void dep_column(const path_t *P, const real_t *restrict m, real_t *restrict acc,
+                       const uint8_t *restrict mask, const uint8_t *restrict spost,
+                       const real_t *restrict ypost, int64_t np) {
+#if defined(LS_FIXED)
+    const int64_t em = P->i_eta_minus, al = P->i_alpha;
+#else
+    const real_t em = (real_t)P->eta_minus, al = (real_t)P->alpha;
+#endif
+    if (P->rule == RULE_VOGELS) {
+        for (int64_t i = 0; i < np; i++) {
+            real_t dv = em * (ypost[i] - al);
+            acc[i] = (mask[i] & !spost[i]) ? acc[i] + dv : acc[i];
+        }
+    } else if (P->mu_mode == MU_ZERO) {
+        for (int64_t i = 0; i < np; i++) {
+            real_t dv = -(em * ypost[i]);
+            acc[i] = (mask[i] & !spost[i]) ? acc[i] + dv : acc[i];
+        }
+    } else if (P->mu_mode == MU_ONE) {
+        for (int64_t i = 0; i < np; i++) {
+            real_t dv = -((em * ypost[i]) * m[i]);
+            acc[i] = (mask[i] & !spost[i]) ? acc[i] + dv : acc[i];
+        }
+    } else {
+        for (int64_t i = 0; i < np; i++)
+            if (mask[i] && !spost[i]) acc[i] += dep_term(P, m[i], ypost[i]);
+    }
+}
+
+/* dm accumulation of one step (kernels.stdp.stdp_delta) on the touched rows and columns only:
+ * dm_ij = [s_i] pot_ij + [s_j] dep_ij; the oracle's sum order (pot + dep) is kept. */
+static void stdp_accumulate(ctx_t *c, path_t *P) {
+    int64_t np = P->n_post, npre = P->n_pre;
+    const uint8_t *spre = c->s + c->soff[P->pre_pop], *spost = c->s + c->soff[P->post_pop];
+    const real_t *xpre = c->M->x + c->soff[P->pre_pop];
+    const real_t *ypost = c->M->y + c->yoff[P->post_pop];
+    const int64_t *lpre = c->list + c->soff[P->pre_pop], *lpost = c->list + c->soff[P->post_pop];
+    /* columns of spiking pres: depression on non-spiking posts */
+    for (int64_t k = 0; k < c->nlist[P->pre_pop]; k++) {
+        int64_t j = lpre[k];
+        dep_column(P, P->m + j * np, P->acc + j * np, P->mask + j * np, spost, ypost, np);
+        P->col_touched[j] = 1;
+    }
+    /* rows of spiking posts: potentiation (+ depression where the pre spiked too) */
+    for (int64_t k = 0; k < c->nlist[P->post_pop]; k++) {
+        int64_t i = lpost[k];
+        for (int64_t j = 0; j < npre; j++) {
+            int64_t q = j * np + i;
+            if (!P->mask[q]) continue;
+            real_t dm = pot_term(P, P->m[q], xpre[j]);
+            if (spre[j]) dm = dm + dep_term(P, P->m[q], ypost[i]);
+            P->acc[q] += dm;
+        }
+        P->row_touched[i] = 1;
+    }
+}
+
+/* end of a learning epoch (kernels.stdp.apply_epoch) on the touched synapses */
+static inline void apply_one(const path_t *P, int64_t q, int64_t flat, uint32_t key, int64_t fbits) {
+#if defined(LS_FIXED)
+    int64_t r = (int64_t)(hash_idx(key, (uint32_t)flat) >> (32 - fbits));
+    int64_t step = (P->acc[q] + r) >> fbits;
+    int64_t nm = P->m[q] + step;
+    P->m[q] = CLIP(nm, P->i_m_min, P->i_m_max);
+#else
+    (void)flat;
+    (void)key;
+    (void)fbits;
+    real_t nm = P->m[q] + P->acc[q];
+    real_t lo = (real_t)P->m_min, hi = (real_t)P->m_max;
+    P->m[q] = CLIP(nm, lo, hi);
+#endif
+    P->acc[q] = 0;
+}
+
+/* apply_one on the existing synapses of column j, branch-free (vectorised) */
+static void apply_column(const path_t *P, int64_t j, uint32_t key, int64_t fbits) {
+    const int64_t np = P->n_post, npre = P->n_pre;
+    real_t *restrict m = P->m + j * np, *restrict acc = P->acc + j * np;
+    const uint8_t *restrict mask = P->mask + j * np;
+#if defined(LS_FIXED)
+    const int64_t lo = P->i_m_min, hi = P->i_m_max;
+    for (int64_t i = 0; i < np; i++) {
+        int64_t r = (int64_t)(hash_idx(key, (uint32_t)(i * npre + j)) >> (32 - fbits));
+        int64_t nw = m[i] + ((acc[i] + r) >> fbits);
+        nw = CLIP(nw, lo, hi);
+        m[i] = mask[i] ? nw : m[i];
+        acc[i] = mask[i] ? 0 : acc[i];
+    }
+#else
+    (void)key;
+    (void)fbits;
+    (void)npre;
+    const real_t lo = (real_t)P->m_min, hi = (real_t)P->m_max;
+    for (int64_t i = 0; i < np; i++) {
+        real_t nw = m[i] + acc[i];
+        nw = CLIP(nw, lo, hi);
+        m[i] = mask[i] ? nw : m[i];
+        acc[i] = mask[i] ? 0 : acc[i];
+    }
+#endif
+}
+
+static void stdp_apply(ctx_t *c, path_t *P, int p_index, uint64_t epoch) {
+    member_t *M = c->M;
+    int64_t np = P->n_post, npre = P->n_pre, fbits = M->dw_frac_bits;
+    uint32_t key = 0;
+#if defined(LS_FIXED)
+    key = key4((uint32_t)M->seed, STREAM_STDP_ROUND + (uint32_t)p_index, epoch, 0);
+#else
+    (void)p_index;
+    (void)epoch;
+#endif
+    for (int64_t j = 0; j < npre; j++)
+        if (P->col_touched[j]) apply_column(P, j, key, fbits);
+    for (int64_t i = 0; i < np; i++) {
+        if (!P->row_touched[i]) continue;
+        for (int64_t j = 0; j < npre; j++)
+            if (!P->col_touched[j] && P->mask[j * np + i]) apply_one(P, j * np + i, i * npre + j, key, fbits);
+        P->row_touched[i] = 0;
+    }
+    memset(P->col_touched, 0, (size_t)npre);
+}
+
+/* ---- learning of one step (ReferenceSimulator._learn) ------------------------------------- */
+static void learn_step(ctx_t *c, int active) {
+    member_t *M = c->M;
+    real_t *x = M->x, *y = M->y;
+    /* traces decay (kernels.stdp.trace_step) */
+#if defined(LS_FIXED)
+    for (int64_t k = 0; k < c->ns; k++) x[k] = (x[k] * M->i_k_plus) >> 12;
+    for (int64_t k = 0; k < c->nn; k++) y[k] = (y[k] * M->i_k_minus) >> 12;
+#else
+    for (int64_t k = 0; k < c->ns; k++) x[k] = x[k] * c->k_plus;
+    for (int64_t k = 0; k < c->nn; k++) y[k] = y[k] * c->k_minus;
+#endif
+    if (active)
+        for (int p = 0; p < 4; p++)
+            if (M->path[p].plastic) stdp_accumulate(c, &M->path[p]);
+    /* traces take this step's spikes (kernels.stdp.trace_add) */
+    const uint8_t *s = c->s, *sn = c->s + c->soff[POP_E];
+#if defined(LS_FIXED)
+    for (int64_t k = 0; k < c->ns; k++)
+        if (s[k]) x[k] = CLIP(x[k] + M->trace_impulse, 0, M->trace_max);
+    for (int64_t k = 0; k < c->nn; k++)
+        if (sn[k]) y[k] = CLIP(y[k] + M->trace_impulse, 0, M->trace_max);
+#else
+    for (int64_t k = 0; k < c->ns; k++)
+        if (s[k]) x[k] = x[k] + (real_t)1;
+    for (int64_t k = 0; k < c->nn; k++)
+        if (sn[k]) y[k] = y[k] + (real_t)1;
+#endif
+    uint64_t t = (uint64_t)M->counters[0];
+    if ((t + 1) % (uint64_t)M->t_epoch == 0)
+        for (int p = 0; p < 4; p++)
+            if (M->path[p].plastic) stdp_apply(c, &M->path[p], p, t / (uint64_t)M->t_epoch);
+}
+
+/* ---- one simulation step (ReferenceSimulator._step) ---------------------------------------- */
+static int step(ctx_t *c, const int64_t *thr, int asleep, int64_t *count_row) {
+    member_t *M = c->M;
+    call_t *C = c->C;
+    neuron_update(c, asleep);
+    input_update(c, asleep ? NULL : thr);
+    build_lists(c);
+    propagate(c);
+    int active = C->learn && (!asleep || M->learn_in_sleep);
+    learn_step(c, active);
+    if (count_row) {
+        const uint8_t *se = c->s + c->soff[POP_E];
+        for (int64_t i = 0; i < M->ne; i++) count_row[i] += se[i];
+    }
+    if (C->rec_cap > 0) {
+        if (C->steps >= C->rec_cap) return -1;
+        memcpy(C->rec_x + C->steps * M->nx, c->s, (size_t)M->nx);
+        memcpy(C->rec_n + C->steps * c->nn, c->s + c->soff[POP_E], (size_t)c->nn);
+        C->rec_asleep[C->steps] = (uint8_t)asleep;
+    }
+    C->steps += 1;
+    M->counters[0] += 1;
+    return 0;
+}
+
+/* ---- sleep decay of one block (ReferenceSimulator._decay, kernels.sleep) -------------------
+ * The decay touches every existing synapse of a plastic pathway; it walks a list of them (built
+ * once per call, in the dense (pre, post) order, pruned synapses removed in place) instead of the
+ * mostly empty dense matrix. Skipped absent synapses hold exact zeros, so sums are unchanged. */
+static void build_synapse_list(ctx_t *c, int p) {
+    const path_t *P = &c->M->path[p];
+    int64_t np = P->n_post, k = 0;
+    for (int64_t j = 0; j < P->n_pre; j++)
+        for (int64_t i = 0; i < np; i++)
+            if (P->mask[j * np + i]) {
+                c->syn_i[p][k] = (int32_t)i;
+                c->syn_j[p][k] = (int32_t)j;
+                k++;
+            }
+    c->n_syn[p] = k;
+}
+
+static double path_total(ctx_t *c, int p) {
+    const path_t *P = &c->M->path[p];
+#if defined(LS_FIXED)
+    int64_t s = 0;
+#else
+    double s = 0.0;
+#endif
+    if (c->syn_i[p] != NULL) {
+        for (int64_t k = 0; k < c->n_syn[p]; k++)
+            s += P->m[(int64_t)c->syn_j[p][k] * P->n_post + c->syn_i[p][k]];
+    } else {
+        for (int64_t q = 0; q < P->n_pre * P->n_post; q++) s += P->m[q];
+    }
+    return (double)s;
+}
+
+/* incoming totals per post (row sums of the oracle's (post, pre) matrix) into c->row_sum */
+static void row_sums(ctx_t *c, int p) {
+    const path_t *P = &c->M->path[p];
+    double *rs = c->row_sum;
+    for (int64_t i = 0; i < P->n_post; i++) rs[i] = 0.0;
+    for (int64_t k = 0; k < c->n_syn[p]; k++) {
+        int64_t i = c->syn_i[p][k];
+        rs[i] += (double)P->m[(int64_t)c->syn_j[p][k] * P->n_post + i];
+    }
+}
+
+/* floor and prune (kernels.sleep.floor_and_prune); returns 0 when the synapse was pruned */
+static inline int store_floored(const member_t *M, path_t *P, int64_t q, real_t nw, real_t fl) {
+    if (nw < fl) {
+        if (M->prune) {
+            P->m[q] = 0;
+            P->mask[q] = 0;
+            return 0;
+        }
+        nw = fl;
+    }
+    P->m[q] = nw;
+    return 1;
+}
+
+static void decay_path(ctx_t *c, int p, int64_t K) {
+    member_t *M = c->M;
+    path_t *P = &M->path[p];
+    int64_t np = P->n_post, npre = P->n_pre, n_syn = c->n_syn[p], kept = 0;
+    int32_t *si = c->syn_i[p], *sj = c->syn_j[p];
+    uint64_t t = (uint64_t)M->counters[0];
+    double *rs = c->row_sum;
+    if (M->target != TARGET_STATIC) row_sums(c, p);
+#if defined(LS_FIXED)
+    int64_t D = M->decay_frac_bits, one = (int64_t)1 << D, lk = M->lk_tab[K];
+    uint32_t key = key4((uint32_t)M->seed, STREAM_DECAY + (uint32_t)p, t, 0);
+    int64_t a_group = one;
+    if (M->target == TARGET_GROUP) {
+        int64_t tot = 0;
+        for (int64_t i = 0; i < np; i++) tot += (int64_t)rs[i];
+        if (tot > 0) a_group = lk + ((one - lk) * P->i_total0) / tot;
+    }
+    if (M->target == TARGET_NEURON) /* per-row A, kept in rs as exact integers (< 2^53) */
+        for (int64_t i = 0; i < np; i++) {
+            int64_t tot = (int64_t)rs[i];
+            rs[i] = (double)(tot > 0 ? lk + ((one - lk) * (int64_t)P->row_total0[i]) / tot : one);
+        }
+    int64_t b = M->target == TARGET_STATIC ? P->b_tab[K] : 0;
+    int64_t *restrict rb = c->syn_buf; /* stochastic rounding terms, in a vectorisable pass */
+    for (int64_t k = 0; k < n_syn; k++)
+        rb[k] = (int64_t)(hash_idx(key, (uint32_t)((int64_t)si[k] * npre + sj[k])) >> (32 - D));
+    for (int64_t k = 0; k < n_syn; k++) {
+        int64_t i = si[k], j = sj[k], q = j * np + i;
+        int64_t r = rb[k];
+        int64_t m = P->m[q], nw;
+        if (M->target == TARGET_STATIC) nw = (m * lk + b + r) >> D;
+        else if (M->target == TARGET_GROUP) nw = (a_group * m + r) >> D;
+        else nw = ((int64_t)rs[i] * m + r) >> D;
+        nw = CLIP(nw, P->i_m_min, P->i_m_max);
+        if (store_floored(M, P, q, nw, P->i_m_floor)) {
+            si[kept] = (int32_t)i;
+            sj[kept++] = (int32_t)j;
+        }
+    }
+#else
+    /* c = 1 - lam**K as a Python float; the oracle mixes it into real_t arithmetic as NumPy does:
+     * the scalar is rounded to real_t where it meets an array, (1 - c) is formed in double. */
+    double cd = M->c_tab[K];
+    real_t c_r = (real_t)cd, omc_r = (real_t)(1.0 - cd);
+    real_t noise = (real_t)M->decay_noise;
+    int noisy = M->decay_noise > 0.0;
+    uint32_t k1 = 0, k2 = 0;
+    if (noisy) {
+        k1 = key4((uint32_t)M->seed, STREAM_DECAY + (uint32_t)p, t, 0);
+        k2 = key4((uint32_t)M->seed, STREAM_DECAY + (uint32_t)p, t, 1);
+    }
+    real_t ts = (real_t)P->static_target;
+    real_t ratio_g = (real_t)1;
+    if (M->target == TARGET_GROUP) {
+        double tot = 0.0;
+        for (int64_t i = 0; i < np; i++) tot += (double)(real_t)rs[i];
+        real_t tot_r = (real_t)tot;
+        if (tot_r > 0) ratio_g = (real_t)P->total0 / tot_r;
+    }
+    if (M->target == TARGET_NEURON)
+        for (int64_t i = 0; i < np; i++) {
+            real_t tot_r = (real_t)rs[i];
+            rs[i] = (double)(tot_r > 0 ? P->row_total0[i] / tot_r : (real_t)1);
+        }
+    /* log form with a row ratio: ratio**c as exp(c log(ratio)), one log per row (within an ulp or
+     * two of pow, which itself differs between libm and NumPy in the last bit) */
+    double *lr = c->row_log;
+    if (M->target != TARGET_STATIC && M->form == FORM_LOG)
+        for (int64_t i = 0; i < np; i++) {
+#if defined(LS_F32)
+            lr[i] = (double)logf(M->target == TARGET_GROUP ? ratio_g : (real_t)rs[i]);
+#else
+            lr[i] = log(M->target == TARGET_GROUP ? (double)ratio_g : rs[i]);
+#endif
+        }
+    real_t lo = (real_t)P->m_min, hi = (real_t)P->m_max, fl = (real_t)P->m_floor;
+    /* noisy strengths c_ij (kernels.sleep.decay_strength) in a vectorisable pass */
+    real_t *restrict cb = (real_t *)c->syn_buf;
+    if (noisy)
+        for (int64_t k = 0; k < n_syn; k++) {
+            real_t xi = (real_t)normal_int(k1, k2, (uint32_t)((int64_t)si[k] * npre + sj[k]))
+                        / (real_t)NORMAL_INT_SD;
+            real_t cij = c_r * ((real_t)1 + noise * xi);
+            cb[k] = CLIP(cij, (real_t)0, (real_t)1);
+        }
+    for (int64_t k = 0; k < n_syn; k++) {
+        int64_t i = si[k], j = sj[k], q = j * np + i;
+        real_t m = P->m[q], nw;
+        real_t cij = c_r, omc = omc_r;
+        if (noisy) {
+            cij = cb[k];
+            omc = (real_t)1 - cij;
+        }
+        if (M->target == TARGET_STATIC) {
+            if (M->form == FORM_LOG) {
+#if defined(LS_F32)
+                nw = m > 0 ? ts * powf(m / ts, omc) : (real_t)0;
+#else
+                nw = m > 0 ? ts * pow(m / ts, omc) : (real_t)0;
+#endif
+            } else {
+                nw = ts + (m - ts) * omc;
+            }
+        } else if (M->form == FORM_LOG) {
+#if defined(LS_F32)
+            nw = m * expf(cij * (real_t)lr[i]);
+#else
+            nw = m * exp(cij * lr[i]);
+#endif
+        } else {
+            real_t ratio = M->target == TARGET_GROUP ? ratio_g : (real_t)rs[i];
+            nw = m * ((real_t)1 + cij * (ratio - (real_t)1));
+        }
+        nw = CLIP(nw, lo, hi);
+        if (store_floored(M, P, q, nw, fl)) {
+            si[kept] = (int32_t)i;
+            sj[kept++] = (int32_t)j;
+        }
+    }
+#endif
+    c->n_syn[p] = kept;
+}
+
+static int wake_check(ctx_t *c) {
+    member_t *M = c->M;
+    if (M->tol <= 0.0) return 0;
+    int any = 0;
+    for (int p = 0; p < 4; p++) {
+        path_t *P = &M->path[p];
+        if (!P->plastic) continue;
+        any = 1;
+#if defined(LS_FIXED)
+        double t0 = (double)P->i_total0;
+#else
+        double t0 = P->total0;
+#endif
+        if (!(fabs(path_total(c, p) - t0) <= M->tol * t0)) return 0;
+    }
+    return any;
+}
+
+static void totals(ctx_t *c, double *out) {
+    for (int p = 0; p < 4; p++) out[p] = path_total(c, p);
+}
+
+/* ---- one sleep episode (ReferenceSimulator._sleep_episode) --------------------------------- */
+static int sleep_episode(ctx_t *c) {
+    member_t *M = c->M;
+    call_t *C = c->C;
+    if (C->n_eps >= C->eps_cap) return -2;
+    int64_t planned = C->planned[C->n_eps];
+    M->counters[2] += 1;
+    if (planned <= 0) {
+        C->eps_i[C->n_eps * 6] = -1; /* marks a zero-length episode (no record) */
+        C->n_eps += 1;
+        return 0;
+    }
+    double *tot = C->eps_tot + C->n_eps * 8;
+    totals(c, tot);
+    int64_t start = M->counters[0], used = 0, since = 0, woke = 0;
+    while (used < planned) {
+        if (step(c, NULL, 1, NULL)) return -1;
+        used++;
+        since++;
+        if (used % M->block == 0 || used == planned) {
+            for (int p = 0; p < 4; p++)
+                if (M->path[p].plastic) decay_path(c, p, since);
+            since = 0;
+            if (used < planned && wake_check(c)) {
+                woke = 1;
+                break;
+            }
+        }
+    }
+    M->counters[3] += used;
+    C->sleep_steps += used;
+    int64_t *e = C->eps_i + C->n_eps * 6;
+    e[0] = M->counters[2];
+    e[1] = start;
+    e[2] = M->counters[1];
+    e[3] = planned;
+    e[4] = used;
+    e[5] = woke;
+    totals(c, tot + 4);
+    C->n_eps += 1;
+    return 0;
+}
+
+/* ---- ReferenceSimulator.run for one member ------------------------------------------------- */
+int64_t ls_run(member_t *M, call_t *C) {
+    ctx_t c;
+    memset(&c, 0, sizeof(c));
+    c.M = M;
+    c.C = C;
+    c.nn = M->ne + M->ni;
+    c.ns = M->nx + c.nn;
+    c.soff[POP_X] = 0;
+    c.soff[POP_E] = M->nx;
+    c.soff[POP_I] = M->nx + M->ne;
+    c.yoff[POP_E] = 0;
+    c.yoff[POP_I] = M->ne;
+#if !defined(LS_FIXED)
+    c.k_u = (real_t)M->k_u;
+    c.k_v = (real_t)M->k_v;
+    c.k_a = (real_t)M->k_a;
+    c.gain = (real_t)M->gain;
+    c.v_thresh = (real_t)M->v_thresh;
+    c.v_reset = (real_t)M->v_reset;
+    c.v_min = (real_t)M->v_min;
+    c.v_max = (real_t)M->v_max;
+    c.a_min = (real_t)M->a_min;
+    c.a_max = (real_t)M->a_max;
+    c.delta_a = (real_t)M->delta_a;
+    c.bias = (real_t)M->bias;
+    c.noise_wake = (real_t)M->noise_wake;
+    c.noise_sleep = (real_t)M->noise_sleep;
+    c.k_plus = (real_t)M->k_plus;
+    c.k_minus = (real_t)M->k_minus;
+#endif
+    int64_t maxpost = M->ne > M->ni ? M->ne : M->ni;
+    c.s = (uint8_t *)calloc((size_t)c.ns, 1);
+    c.list = (int64_t *)calloc((size_t)c.ns, sizeof(int64_t));
+    c.work = (real_t *)calloc((size_t)(3 * M->ne + M->ni + 1), sizeof(real_t));
+    c.row_sum = (double *)calloc((size_t)maxpost + 1, sizeof(double));
+    c.row_log = (double *)calloc((size_t)maxpost + 1, sizeof(double));
+    C->n_eps = C->steps = C->sleep_steps = C->status = 0;
+    int sleeping = M->sleeping && C->sleep_on, ok = c.s && c.list && c.work && c.row_sum && c.row_log;
+    size_t max_syn = 1;
+    for (int p = 0; p < 4; p++)
+        if (M->path[p].plastic && (size_t)(M->path[p].n_pre * M->path[p].n_post) + 1 > max_syn)
+            max_syn = (size_t)(M->path[p].n_pre * M->path[p].n_post) + 1;
+    if (ok && sleeping) {
+        c.syn_buf = (int64_t *)malloc(max_syn * sizeof(int64_t));
+        ok = c.syn_buf != NULL;
+    }
+    for (int p = 0; p < 4 && ok && sleeping; p++) {
+        if (!M->path[p].plastic) continue;
+        size_t n = (size_t)(M->path[p].n_pre * M->path[p].n_post) + 1;
+        c.syn_i[p] = (int32_t *)malloc(n * sizeof(int32_t));
+        c.syn_j[p] = (int32_t *)malloc(n * sizeof(int32_t));
+        ok = c.syn_i[p] && c.syn_j[p];
+        if (ok) build_synapse_list(&c, p);
+    }
+    if (!ok) {
+        C->status = -3;
+    } else {
+        for (int64_t im = 0; im < C->n_images && C->status == 0; im++) {
+            const int64_t *thr = C->thr + im * M->nx;
+            int64_t *cnt = C->counts + im * M->ne;
+            for (int64_t k = 0; k < C->spi; k++) {
+                if (step(&c, thr, 0, cnt)) {
+                    C->status = -1;
+                    break;
+                }
+                M->counters[1] += 1;
+                if (sleeping && M->counters[1] % M->period == 0) {
+                    int r = sleep_episode(&c);
+                    if (r) {
+                        C->status = r;
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    free(c.s);
+    free(c.list);
+    free(c.work);
+    free(c.row_sum);
+    free(c.row_log);
+    free(c.syn_buf);
+    for (int p = 0; p < 4; p++) {
+        free(c.syn_i[p]);
+        free(c.syn_j[p]);
+    }
+    return C->status;
+}
+
+/* structure sizes, checked against the ctypes mirrors when the library is loaded */
+int64_t ls_struct_size(int64_t which) {
+    return which == 0 ? (int64_t)sizeof(path_t) : which == 1 ? (int64_t)sizeof(member_t)
+                                                             : (int64_t)sizeof(call_t);
+}
+
+/* rng.uniform_u32(rng.key(seed, stream, counter, draw), index), exported for tests */
+int64_t ls_uniform_u32(int64_t seed, int64_t stream, int64_t counter, int64_t draw, int64_t index) {
+    return (int64_t)hash_idx(key4((uint32_t)seed, (uint32_t)stream, (uint64_t)counter, (uint32_t)draw),
+                             (uint32_t)index);
+}

@@ -1,0 +1,220 @@
+"""TorchSimulator: B independent networks at once, float64 / float32 / integer, CPU or CUDA.
+
+The engine implements the :class:`lava_sleep.backends.BatchSimulator` interface with two
+interchangeable implementations that hold the state as torch tensors and compute the model
+of docs/model.md exactly as the NumPy oracle (:mod:`lava_sleep.reference`) does:
+
+* ``"native"`` (default on CPU): a compiled C kernel (:mod:`lava_sleep.engine.native`) that
+  runs the complete wake/sleep loop per member, event-driven, one thread per core;
+* ``"torch"`` (default on CUDA, and the CPU fallback without a C compiler): batched tensor
+  programs (:mod:`lava_sleep.engine.lockstep`) that advance all members one step at a time,
+  each in its own phase (awake, asleep, finished) by per-member masks, reusing the kernels
+  of :mod:`lava_sleep.kernels` unchanged.
+
+Every member starts from exactly the oracle's initial state for its (params, seed): the
+engine builds a :class:`~lava_sleep.reference.ReferenceSimulator` per member, copies its
+state and constants (decay targets, initial totals) and drops it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+
+import numpy as np
+import torch
+
+from lava_sleep.backends import BackendError, BatchOutput
+from lava_sleep.kernels import encode, neuron
+from lava_sleep.params import PATHWAY_NAMES, ModelParams
+from lava_sleep.reference import ReferenceSimulator
+
+IMPLS = ("auto", "native", "torch")
+DTYPES = {"float64": (torch.float64, np.float64), "float32": (torch.float32, np.float32)}
+
+
+@dataclasses.dataclass
+class Member:
+    """Per-member constants taken from the oracle's initialisation (see module docstring)."""
+
+    params: ModelParams
+    seed: int
+    fc: object  # FixedConstants or None
+    nc_float: neuron.NeuronConstsFloat
+    rules: dict
+    decay: dict
+    total0: dict
+    row_total0: dict
+    k_plus: float
+    k_minus: float
+
+
+def _check_members(params_list, seeds) -> None:
+    if len(params_list) != len(seeds) or not seeds:
+        raise BackendError("params_list and seeds must be non-empty and of equal length")
+    p0 = params_list[0]
+    for b, p in enumerate(params_list):
+        if not isinstance(p, ModelParams):
+            raise BackendError(f"params_list[{b}] is not a ModelParams")
+        if dataclasses.replace(p, sleep=p0.sleep) != p0:
+            raise BackendError(
+                f"batch member {b} differs from member 0 outside SleepParams; a batch may vary only "
+                "the sleep settings and the seed (run other configurations as separate batches)")
+    for s in seeds:
+        if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or not 0 <= int(s) < 2**32:
+            raise BackendError(f"seed {s!r} must be an integer in [0, 2**32)")
+
+
+class TorchSimulator:
+    """Batched engine; see the module docstring and docs/engine.md.
+
+    Args:
+        params_list: one :class:`ModelParams` per member; members may differ only in their
+            :class:`SleepParams` (fraction, period, lam, form, target, ...).
+        seeds: one seed per member, integers in [0, 2**32).
+        mode: "float" or "fixed" (the integer model of lava_sleep.fixed, bit-exact with the
+            oracle's fixed mode).
+        dtype: "float64" or "float32" (float mode only).
+        device: "cpu" or a CUDA device ("cuda", "cuda:1").
+        impl: "auto" (native C kernel on CPU when a C compiler exists, else torch), "native"
+            (CPU only) or "torch".
+        threads: worker threads of the native path (default torch.get_num_threads()).
+    """
+
+    def __init__(self, params_list: list[ModelParams], seeds: list[int], mode: str = "float",
+                 dtype: str = "float64", device: str = "cpu", impl: str = "auto",
+                 threads: int | None = None):
+        _check_members(params_list, seeds)
+        if mode not in ("float", "fixed"):
+            raise BackendError(f"mode must be 'float' or 'fixed', got {mode!r}")
+        if dtype not in DTYPES:
+            raise BackendError(f"dtype must be float64 or float32, got {dtype!r}")
+        if impl not in IMPLS:
+            raise BackendError(f"impl must be one of {IMPLS}, got {impl!r}")
+        try:
+            self.device = torch.device(device)
+        except (RuntimeError, TypeError) as exc:
+            raise BackendError(f"bad torch device {device!r}: {exc}") from None
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise BackendError(f"device {device!r} requested but CUDA is not available here")
+        if self.device.type not in ("cpu", "cuda"):
+            raise BackendError(f"device must be cpu or cuda, got {device!r}")
+        self.mode, self.fixed = mode, mode == "fixed"
+        self.dtype_name = dtype
+        if self.fixed:
+            self.torch_dtype, self.np_dtype = torch.int64, np.int64
+        else:
+            self.torch_dtype, self.np_dtype = DTYPES[dtype]
+        self.params_list = list(params_list)
+        self.params0 = params_list[0]
+        self.seeds = [int(s) for s in seeds]
+        self.batch = len(self.seeds)
+        sizes = self.params0.sizes()
+        self.sizes = (sizes["X"], sizes["E"], sizes["I"])
+        self.shapes = {n: (sizes[n[1]], sizes[n[0]]) for n in PATHWAY_NAMES}  # (post, pre)
+        self.members: list[Member] = []
+        init_states = []
+        for p, s in zip(self.params_list, self.seeds, strict=True):
+            self._check_floor(p)
+            ref = ReferenceSimulator(p, s, mode=mode, dtype=self.np_dtype)
+            self.members.append(Member(
+                params=p, seed=s, fc=ref.fc, nc_float=neuron.neuron_consts_float(p),
+                rules=dict(ref.rules), decay=dict(ref.decay), total0=dict(ref.total0),
+                row_total0=dict(ref.row_total0), k_plus=ref.k_plus, k_minus=ref.k_minus))
+            init_states.append(ref.state_dict())
+            del ref
+        self.impl_name = self._choose_impl(impl)
+        if self.impl_name == "native":
+            from lava_sleep.engine.native import NativeImpl
+
+            self._impl = NativeImpl(self, threads=threads)
+        else:
+            from lava_sleep.engine.lockstep import LockstepImpl
+
+            self._impl = LockstepImpl(self)
+        for b, d in enumerate(init_states):
+            self._impl.load_state_dict(b, d)
+
+    def _check_floor(self, p: ModelParams) -> None:
+        if p.sleep.fraction > 0 and p.sleep.w_floor > 0:
+            for pw in p.network.pathways:
+                if pw.plastic and p.sleep.w_floor > pw.w_max:
+                    raise BackendError(
+                        f"SleepParams.w_floor = {p.sleep.w_floor} exceeds w_max = {pw.w_max} of {pw.name}")
+
+    def _choose_impl(self, impl: str) -> str:
+        from lava_sleep.engine import native
+
+        if impl == "native" or (impl == "auto" and self.device.type == "cpu"):
+            if self.device.type != "cpu":
+                raise BackendError("impl='native' runs on the CPU only; use impl='torch' for CUDA")
+            try:
+                native.load("fixed" if self.fixed else self.dtype_name)
+                return "native"
+            except native.NativeBuildError as exc:
+                if impl == "native":
+                    raise BackendError(f"the native kernel is unavailable: {exc}") from None
+                warnings.warn(f"lava_sleep engine: native kernel unavailable ({exc}); using the "
+                              "slower pure torch path", RuntimeWarning, stacklevel=3)
+        return "torch"
+
+    # -- BatchSimulator interface -------------------------------------------------------------
+    def run(self, images, learn: bool = True, sleep_on: bool = True, record_spikes: bool = False,
+            progress=None) -> BatchOutput:
+        """Present ``images`` ((n, n_input) shared, or (B, n, n_input) per member) uint8.
+
+        Each image is shown for steps_per_image wake steps per member; sleep episodes are
+        interleaved per member by its own schedule. Returns E spike counts per image (wake
+        steps), the sleep episodes that ended, and spikes of every step when requested.
+        progress(k) is called with the number of images finished, summed over members.
+        """
+        images = np.asarray(images)
+        nx = self.sizes[0]
+        if images.ndim not in (2, 3) or images.shape[-1] != nx:
+            raise ValueError(f"images must have shape (n, {nx}) or (B, n, {nx}), got {images.shape}")
+        if images.ndim == 3 and images.shape[0] != self.batch:
+            raise ValueError(f"per-member images need a leading batch axis of {self.batch}, "
+                             f"got {images.shape[0]}")
+        inp = self.params0.input
+        flat = images.reshape(-1, nx)
+        thr = encode.input_thresholds(flat, inp.max_rate_hz, self.params0.neuron.dt).reshape(images.shape)
+        counts, episodes, spikes, steps, sleep_steps = self._impl.run(
+            thr, bool(learn), bool(sleep_on), bool(record_spikes), progress)
+        return BatchOutput(counts=counts, episodes=episodes, spikes=spikes, steps=steps,
+                           sleep_steps=sleep_steps)
+
+    def weights(self, b: int = 0) -> dict[str, np.ndarray]:
+        """Signed float64 weights (post, pre) of member b (fixed: dequantized)."""
+        out = {}
+        for name in PATHWAY_NAMES:
+            sign = self.params0.network.pathway(name).sign
+            m = self._impl.magnitudes(b, name).astype(np.float64)
+            if self.fixed:
+                m = m * self.members[b].fc.pathways[name].lsb
+            out[name] = sign * m
+        return out
+
+    def masks(self, b: int = 0) -> dict[str, np.ndarray]:
+        return {name: self._impl.mask_of(b, name) for name in PATHWAY_NAMES}
+
+    def state_dict(self, b: int = 0) -> dict[str, np.ndarray]:
+        """Member b's complete state with the keys and dtypes of ReferenceSimulator.state_dict."""
+        return self._impl.state_dict(b)
+
+    def load_state_dict(self, b: int, d) -> None:
+        self._impl.load_state_dict(b, d)
+
+    def totals(self, b: int = 0) -> dict[str, float]:
+        return {n: float(self._impl.magnitudes(b, n).sum()) for n in PATHWAY_NAMES}
+
+    def close(self) -> None:
+        """Release worker threads (also done when the object is garbage-collected)."""
+        close = getattr(self._impl, "close", None)
+        if close is not None:
+            close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
