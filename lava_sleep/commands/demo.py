@@ -5,13 +5,12 @@ Trains the paper's network (15x15 inputs, 200 E, 50 I) twice in one simulator ba
 digits (label assignment and logistic readout), prints a comparison table and writes
 results and plots under ``runs/demo/``.
 
-Demo settings (:func:`demo_params`): the paper preset with a brighter input code
-(white pixel 200 Hz instead of 63.75 Hz) and less wake noise (sigma_wake 0.5 mV
-instead of 2 mV). The 8x8 digits are upsampled to 15x15 and hold little ink; with the
-paper's input code the E neurons fire about one spike per image and no readout gets
-far above chance. Measured choices are in docs/pipeline.md. Without the torch engine's
-compiled kernel (``--backend auto`` only) a reduced demo runs on the NumPy oracle
-(:func:`reduced_params`, 200 / 100 images) so that it still finishes in minutes.
+Parameters: ``lava_sleep.params.paper()`` unchanged, the same model as every other
+command (its 400 Hz input rate is explained in docs/model.md "Input rate"). Without
+the torch engine's compiled kernel (``--backend auto`` only) a reduced demo runs on the NumPy
+oracle (:func:`reduced_params`: the paper preset with 150 instead of 350 steps per image
+and a sleep period of 1,500 instead of 3,500 steps, on 200 / 100 images) so that it still
+finishes in minutes; every other value stays the paper's.
 """
 
 from __future__ import annotations
@@ -26,18 +25,16 @@ DEMO_N_TRAIN = 1200
 DEMO_N_TEST = 500
 
 
-def demo_params():
-    """The demo's ModelParams: paper network, brighter input (200 Hz), sigma_wake 0.5 mV."""
+def reduced_params():
+    """The paper preset shortened for slow backends.
+
+    Only the timing changes: 150 steps per image (paper 350) and a sleep episode every
+    1,500 wake steps (paper 3,500), i.e. still one episode every 10 images. Network size,
+    input rate, noise, STDP and sleep values are the paper's.
+    """
     from lava_sleep import params as P
 
-    base = P.paper()
-    return dataclasses.replace(base, input=dataclasses.replace(base.input, max_rate_hz=200.0),
-                               neuron=dataclasses.replace(base.neuron, sigma_wake=0.5))
-
-
-def reduced_params():
-    """Demo parameters for slow backends: 150 steps per image, a sleep period of 1,500 steps."""
-    p = demo_params()
+    p = P.paper()
     return dataclasses.replace(p, input=dataclasses.replace(p.input, steps_per_image=150),
                                sleep=dataclasses.replace(p.sleep, period=1500))
 
@@ -110,22 +107,24 @@ def run(args) -> int:
     from lava_sleep.experiment.data import DataCache
     from lava_sleep.experiment.stdp import Member, TrainOptions, run_members
     from lava_sleep.io import atomic_write_json, atomic_write_text
-    from lava_sleep.params import save_toml
+    from lava_sleep.params import paper, save_toml
 
     options.check_seed(args.seed)
     options.check_positive("--n-train", args.n_train, allow_none=False)
     options.check_positive("--n-test", args.n_test, allow_none=False)
     backend = resolve_backend(args.backend)
-    params = demo_params()
+    params = paper()
     if args.backend == "auto" and not (backend == "torch" and native_engine_available()):
-        # Without the compiled kernel the paper-size demo takes ~40 min (numpy ~900 steps/s):
-        # run a reduced demo on the NumPy oracle instead (about 3 min on 2 cores).
+        # Without the compiled kernel the paper-size demo takes a quarter of an hour or more
+        # (numpy ~1,200 learning steps/s): run a reduced demo on the NumPy oracle instead
+        # (about 70 s on 2 loaded cores).
         backend = "numpy"
         params = reduced_params()
         if args.n_train == DEMO_N_TRAIN and args.n_test == DEMO_N_TEST:
             args.n_train, args.n_test = 200, 100
         print("lava-sleep demo: note: the torch engine's compiled kernel is not available; running a "
-              "reduced demo (150 steps per image) on the numpy backend")
+              "reduced demo on the numpy backend (paper preset with 150 steps per image and a sleep "
+              "period of 1500 steps)")
     sleepy = params.with_sleep_fraction(args.fraction)  # validates the fraction
     if args.fraction <= 0:
         from lava_sleep.experiment.config import RunError
@@ -138,7 +137,7 @@ def run(args) -> int:
     members = [Member(params.with_sleep_fraction(0.0), args.seed, data, out / "no_sleep", "no_sleep"),
                Member(sleepy, args.seed, data, out / tag, tag)]
     print(f"lava-sleep demo: digits ({args.n_train} training / {args.n_test} held-out images, 8x8 -> "
-          f"15x15), network {params.n_input}-{params.network.n_exc}E-{params.network.n_inh}I, "
+          f"15x15), paper preset, network {params.n_input}-{params.network.n_exc}E-{params.network.n_inh}I, "
           f"backend {backend}, sleep fractions 0 and {args.fraction:g} in one batch")
     opts = TrainOptions(backend=backend, checkpoint=out / files.CHECKPOINT, checkpoint_every=30.0,
                         progress=not args.no_progress, desc="demo")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 
@@ -9,7 +10,9 @@ import numpy as np
 import pytest
 
 from lava_sleep import cli
+from lava_sleep import params as P
 from lava_sleep.data import Dataset, load_dataset, resize_images, save_npz, split_dataset
+from lava_sleep.params import load_toml
 
 TINY_TOML = """
 [input]
@@ -145,6 +148,33 @@ def test_demo_small(capsys, tmp_path):
     for name in ("accuracy_vs_sleep.png", "health.png", "weights_final_hist.png"):
         assert (out_dir / "plots" / name).read_bytes()[:8] == PNG
     assert (out_dir / "sleep_15" / "plots" / "raster.png").exists()
+    # one model: the demo runs the paper preset unchanged (no demo-specific parameters)
+    assert load_toml(out_dir / "demo_config.toml") == P.paper()
+    res = json.loads((out_dir / "sleep_15" / "result.json").read_text())
+    assert res["config"]["input"]["max_rate_hz"] == P.paper().input.max_rate_hz
+    assert res["config"]["neuron"]["sigma_wake"] == P.paper().neuron.sigma_wake
+
+
+def test_demo_falls_back_to_reduced_paper_preset_without_compiled_kernel(capsys, tmp_path, monkeypatch):
+    """--backend auto without the compiled kernel: NumPy backend, paper preset with shorter timing only."""
+    from lava_sleep.commands import demo
+
+    monkeypatch.setattr(demo, "native_engine_available", lambda: False)
+    out_dir = tmp_path / "demo"
+    rc, out, err = _main(capsys, ["demo", "--n-train", "10", "--n-test", "10", "--no-progress", "--no-plots",
+                                  "--out", out_dir])
+    assert rc == 0, err
+    assert "reduced demo on the numpy backend" in out
+    comp = json.loads((out_dir / "comparison.json").read_text())
+    assert comp["backend"] == "numpy"
+    used = load_toml(out_dir / "demo_config.toml")
+    paper = P.paper()
+    assert used.input.steps_per_image == 150 and used.sleep.period == 1500
+    # everything else is the paper's: restoring the two timing values gives the paper preset back
+    restored = dataclasses.replace(used, input=dataclasses.replace(used.input, steps_per_image=350),
+                                   sleep=dataclasses.replace(used.sleep, period=3500))
+    assert restored == paper
+    assert (paper.input.steps_per_image, paper.sleep.period) == (350, 3500)
 
 
 # -- bad input: exit 2, one line on stderr, no traceback, nothing written ----------------------------
