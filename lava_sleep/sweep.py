@@ -262,6 +262,76 @@ def summarize(lines: list[dict]) -> list[dict]:
     return rows
 
 
+def compare_to_no_sleep(lines: list[dict], metric: str = "accuracy") -> list[dict]:
+    """Paired comparison of every sleep fraction with fraction 0, per (model, dataset).
+
+    For each fraction f > 0, the seeds run at both f and 0 form pairs; the difference
+    ``metric(f) - metric(0)`` is tested with a two-sided paired t-test (scipy.stats.ttest_rel).
+    p-values are Holm-corrected over the fractions of one (model, dataset), so "benefit"
+    means: mean difference > 0 and corrected p < 0.05. Rows have model, dataset, fraction, n
+    (pairs), diff_mean, diff_sd, t, p, p_holm and verdict ("benefit", "harm" or "no difference").
+    """
+    from scipy import stats
+
+    last = {line_id(x): x for x in lines}
+    by_cell: dict[tuple, dict[int, float]] = {}
+    for (ds, model, f, seed), x in last.items():
+        v = x.get(metric)
+        if v is not None and math.isfinite(v):
+            by_cell.setdefault((model, ds, f), {})[int(seed)] = float(v)
+    out = []
+    for (model, ds) in sorted({(m, d) for (m, d, _) in by_cell}):
+        base = by_cell.get((model, ds, 0.0), {})
+        group = []
+        for f in sorted(f for (m, d, f) in by_cell if (m, d) == (model, ds) and f > 0):
+            cur = by_cell[(model, ds, f)]
+            seeds = sorted(set(cur) & set(base))
+            diff = np.array([cur[s_] - base[s_] for s_ in seeds])
+            row = {"model": model, "dataset": ds, "fraction": f, "n": len(seeds), "metric": metric,
+                   "diff_mean": float(diff.mean()) if diff.size else None,
+                   "diff_sd": float(diff.std(ddof=1)) if diff.size > 1 else None,
+                   "t": None, "p": None}
+            if diff.size > 1 and np.any(diff != diff[0]):
+                res = stats.ttest_rel([cur[s_] for s_ in seeds], [base[s_] for s_ in seeds])
+                row["t"], row["p"] = float(res.statistic), float(res.pvalue)
+            group.append(row)
+        # Holm step-down correction over the fractions with a p-value
+        tested = sorted((r for r in group if r["p"] is not None), key=lambda r: r["p"])
+        running = 0.0
+        for i, r in enumerate(tested):
+            running = max(running, min(1.0, (len(tested) - i) * r["p"]))
+            r["p_holm"] = running
+        for r in group:
+            r.setdefault("p_holm", None)
+            sig = r["p_holm"] is not None and r["p_holm"] < 0.05
+            r["verdict"] = ("benefit" if sig and r["diff_mean"] > 0 else
+                            "harm" if sig and r["diff_mean"] < 0 else "no difference")
+        out.extend(group)
+    return out
+
+
+def _fmt_num(v, spec: str) -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def comparison_markdown(rows: list[dict]) -> str:
+    if not rows:
+        return ""
+    out = ["| model | dataset | sleep % | pairs | accuracy difference vs 0 % (pp, mean ± sd) | t | p "
+           "| p (Holm) | verdict |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        d = "-" if r["diff_mean"] is None else f"{100 * r['diff_mean']:+.1f}"
+        if r["diff_sd"] is not None:
+            d += f" ± {100 * r['diff_sd']:.1f}"
+        out.append(f"| {r['model']} | {r['dataset']} | {100 * r['fraction']:g} | {r['n']} | {d} "
+                   f"| {_fmt_num(r['t'], '.2f')} | {_fmt_num(r['p'], '.3g')} "
+                   f"| {_fmt_num(r['p_holm'], '.3g')} | {r['verdict']} |")
+    note = ("\nPaired by seed against the same model without sleep; two-sided paired t-test, "
+            "Holm-corrected over the fractions of each model and dataset; benefit/harm = corrected "
+            "p < 0.05.\n")
+    return "\n".join(out) + "\n" + note
+
+
 def _fmt(st: dict | None, pct: bool = True) -> str:
     if not st or st.get("mean") is None:
         return "-"
@@ -299,9 +369,13 @@ def write_summary(sweep_dir) -> dict:
     sweep_dir = Path(sweep_dir)
     lines = read_jsonl(sweep_dir / RUNS)
     rows = summarize(lines)
-    summary = {"runs": len({line_id(x) for x in lines}), "cells": rows}
+    comparison = compare_to_no_sleep(lines)
+    summary = {"runs": len({line_id(x) for x in lines}), "cells": rows, "vs_no_sleep": comparison}
     atomic_write_json(sweep_dir / SUMMARY_JSON, files.jsonable(summary))
-    atomic_write_text(sweep_dir / SUMMARY_MD, summary_markdown(rows))
+    md = summary_markdown(rows)
+    if comparison:
+        md += "\n" + comparison_markdown(comparison)
+    atomic_write_text(sweep_dir / SUMMARY_MD, md)
     return summary
 
 

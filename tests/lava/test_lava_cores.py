@@ -100,3 +100,44 @@ def test_event_driven_stdp_equals_dense(fixed, variant):
     assert np.array_equal(st.weights, expected)  # bit-exact, float included
     assert not np.array_equal(expected, m0)  # the test moved weights
     assert np.all(st.weights[~mask] == 0)
+
+
+@pytest.mark.parametrize("variant", ["stdp", "soft", "vogels", "epoch4"])
+def test_fixed_sparse_draws_equal_dense(variant):
+    """Fixed point with mostly-zero traces and weights at 0 / m_max.
+
+    The fixed models hash and update only synapses with ``dm != 0`` (``acc != 0``
+    for t_epoch > 1) and skip rows with ``y = 0`` in spiking columns; here most
+    touched synapses have ``dm = 0``, so a wrongly skipped or mis-indexed synapse,
+    or a draw taken at the wrong index, changes the weights against the oracle.
+    """
+    p = active_params("fixed")
+    if variant == "soft":
+        p = dataclasses.replace(p, network=p.network.with_pathway("XE", mu=1.0))
+    elif variant == "vogels":
+        p = dataclasses.replace(p, network=p.network.with_pathway("XE", rule="vogels"))
+    elif variant == "epoch4":
+        p = with_stdp(p, t_epoch=4)
+    seed = 23
+    init = build_network(p, seed)
+    core = SynapseCore(p, "XE", seed, True)
+    m0, mask = core.initial_state(init.magnitudes["XE"], init.masks["XE"])
+    m0 = m0.astype(np.int64)
+    gen = np.random.default_rng(9)
+    pf = to_fixed(p).pathways["XE"]
+    bounds = gen.random(mask.shape)
+    m0 = np.where(mask & (bounds < 0.2), 0, np.where(mask & (bounds > 0.8), pf.m_max, m0))
+    n_post, n_pre = mask.shape
+    steps = 60
+    s_pre = gen.random((steps, n_pre)) < 0.3
+    s_post = gen.random((steps, n_post)) < 0.2
+    xs = np.where(gen.random((steps, n_pre)) < 0.6, 0, gen.integers(1, 128, size=(steps, n_pre)))
+    ys = np.where(gen.random((steps, n_post)) < 0.6, 0, gen.integers(1, 128, size=(steps, n_post)))
+    st = SimpleNamespace(weights=m0.copy(), mask=mask, acc=np.zeros(mask.shape, dtype=np.int64),
+                         rows=np.zeros(n_post, dtype=bool), cols=np.zeros(n_pre, dtype=bool))
+    for t in range(steps):
+        core.learn(st, s_pre[t], s_post[t], xs[t], ys[t], t, active=True)
+    expected = _dense_reference(core, p, m0.copy(), mask, s_pre, s_post, xs, ys, seed)
+    assert np.array_equal(st.weights, expected)
+    assert not np.array_equal(expected, m0)
+    assert np.all(st.weights[~mask] == 0)
