@@ -441,6 +441,14 @@ def save_npz(ds: Dataset, path: str | os.PathLike) -> Path:
 
 
 # ----------------------------------------------------------------------------- entry point
+def _letters_dataset(read, path: Path, source: Path, subset: str) -> Dataset:
+    """A notMNIST-style Dataset from ``(images, labels, skipped)``, with the fixed split applied."""
+    images, labels, skipped = read
+    ds = Dataset(images=images, labels=labels, name=str(path), classes=notmnist.LETTERS,
+                 source=(str(source),), skipped=skipped)
+    return ds.subset(_fixed_split(len(ds), subset))
+
+
 def load_dataset(
     name_or_path: str | os.PathLike,
     data_dir: str | os.PathLike | None = None,
@@ -479,16 +487,7 @@ def load_dataset(
         if path.suffix.lower() == ".npz":
             return load_npz(path, subset)
         if path.name.endswith((".tar.gz", ".tgz", ".tar")):
-            images, labels, skipped = notmnist.read_archive(path)
-            ds = Dataset(
-                images=images,
-                labels=labels,
-                name=str(path),
-                classes=notmnist.LETTERS,
-                source=(str(path),),
-                skipped=skipped,
-            )
-            return ds.subset(_fixed_split(len(ds), subset))
+            return _letters_dataset(notmnist.read_archive(path), path, path, subset)
         raise DataError(
             f"{path}: unsupported file type (expected .npz, a tar archive of letter "
             "folders, or a folder of IDX files)"
@@ -498,16 +497,7 @@ def load_dataset(
             return _load_idx_folder(path, subset, str(path), None)
         root = notmnist.letter_root(path)
         if root is not None:
-            images, labels, skipped = notmnist.read_folder(root)
-            ds = Dataset(
-                images=images,
-                labels=labels,
-                name=str(path),
-                classes=notmnist.LETTERS,
-                source=(str(root),),
-                skipped=skipped,
-            )
-            return ds.subset(_fixed_split(len(ds), subset))
+            return _letters_dataset(notmnist.read_folder(root), path, root, subset)
         raise DataError(
             f"{path}: no IDX files (train-/t10k-images-idx3-ubyte[.gz]) or letter folders A/ .. J/ found"
         )
