@@ -128,7 +128,7 @@ class _FusedIO:
         st.weights = np.asarray(m).astype(st.weights.dtype)
 
     def write_mask(self, name, mask):
-        self.syn_state[name].mask = np.asarray(mask, dtype=bool)
+        self.syn_state[name].mask = np.array(mask, dtype=bool)  # a new object: SynapseCore caches by identity
 
     def sync(self):
         pass

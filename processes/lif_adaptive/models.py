@@ -56,6 +56,7 @@ class LifCore:
         self.index = np.arange(index_offset, index_offset + n, dtype=np.int64)
         self._z0 = -1
         self._z = np.zeros((0, n), dtype=np.int64)
+        self._noise = {}  # asleep -> noise of the cached block
 
     def zeros(self) -> np.ndarray:
         return np.zeros(self.n, dtype=self.dtype)
@@ -68,12 +69,22 @@ class LifCore:
             k2 = keys_fast(self.seed, rng.Stream.NOISE, steps, 1)
             self._z = normal_int_fast(k1[:, None], k2[:, None], self.index[None, :])
             self._z0 = t
+            self._noise = {}
         return self._z[t - self._z0]
+
+    def noise(self, t: int, asleep: bool) -> np.ndarray:
+        """Membrane noise of global step t (the kernel's elementwise conversion, done per block)."""
+        self.noise_int(t)  # refreshes the block (and clears the converted blocks) when needed
+        block = self._noise.get(bool(asleep))
+        if block is None:
+            block = neuron_k.noise_from_int(self._z, self.consts, asleep, self.dtype)
+            self._noise[bool(asleep)] = block
+        return block[t - self._z0]
 
     def step(self, u, v, a, drive, t: int, asleep: bool):
         """One step at global step t; returns (u, v, a, spikes)."""
-        noise = neuron_k.noise_from_int(self.noise_int(t), self.consts, asleep, self.dtype)
-        if self.fixed:
+        noise = self.noise(t, asleep)
+        if self.fixed and drive.dtype != np.int64:
             drive = drive.astype(np.int64)
         return neuron_k.neuron_step(u, v, a, drive, noise, self.consts)
 

@@ -155,8 +155,8 @@ class SynapseCore:
         self.shape = None
         self.flat = None
         self.round_keys = KeyCache(seed, rng.Stream.STDP_ROUND + self.index)
-        # depression ~ m (stdp, mu != 0): absent synapses (m = 0) give dm = 0 by themselves
-        self.dep_zero_if_absent = self.rule.rule == "stdp" and self.rule.mu != 0
+        self._csc_mask = None  # mask object that self._csc was built from
+        self._csc = []
 
     # -- setup ---------------------------------------------------------------
     def initial_state(self, weights, mask):
@@ -211,30 +211,63 @@ class SynapseCore:
         self.apply_epoch(st, t)
 
     def _learn_direct(self, st, s_pre, s_post, x_pre, y_post, t: int) -> None:
-        rows = np.flatnonzero(s_post)
-        cols = np.flatnonzero(s_pre)
+        """Apply this step's update directly (``t_epoch == 1``), touching only what changes.
+
+        Rows of spiking post neurons are updated densely (``pot``, ``pot + dep`` in
+        spiking columns); the spiking columns' other synapses get ``dep`` and are
+        visited through the present synapses only (:meth:`_column_synapses`; absent
+        synapses hold 0 and stay 0). Float: both parts are gathered from the weights
+        before this step and go through one ``apply_epoch``; the column part (over
+        every row) is written first and the row part last, so the spiking rows end
+        with their exact ``pot + dep`` value.
+        """
+        rows = s_post.nonzero()[0]
+        cols = s_pre.nonzero()[0]
         if not rows.size and not cols.size:
             return
         if self.fixed:
             self._learn_direct_fixed(st, rows, cols, s_pre, s_post, x_pre, y_post, t)
             return
-        rule, w, mask = self.rule, st.weights, st.mask
+        rule, w = self.rule, st.weights
+        k = rows.size * w.shape[1]  # the row part comes first in the gathered arrays
+        parts = [self.flat[rows].ravel()] if rows.size else []
+        if cols.size:
+            f_c, i_c = self._column_synapses(st.mask, cols)
+            parts.append(f_c)
+        gidx = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        m = w.take(gidx)
+        dms = []
         if rows.size:
-            m_r = w[rows]
+            m_r = m[:k].reshape(rows.size, -1)
             dm_r = stdp_k.potentiation(rule, m_r, x_pre[None, :])
             if cols.size:
-                dm_r[:, cols] = dm_r[:, cols] + stdp_k.depression(rule, m_r[:, cols], y_post[rows][:, None])
-            mask_r = mask[rows]
-            dm_r = np.where(mask_r, dm_r, 0)
+                dm_r[:, cols] += stdp_k.depression(rule, m_r[:, cols], y_post[rows][:, None])
+            dms.append(dm_r.ravel())
         if cols.size:
-            mask_c = mask[:, cols]
-            dm_c = stdp_k.depression(rule, w[:, cols], y_post[:, None])
-            dm_c = np.where(mask_c & ~s_post[:, None] if rows.size else mask_c, dm_c, 0)
+            dms.append(stdp_k.depression(rule, m[k:], y_post.take(i_c)))
+        dm = np.concatenate(dms) if len(dms) > 1 else dms[0]
+        new = stdp_k.apply_epoch(rule, m, dm, st.mask.take(gidx))
+        if cols.size:
+            np.put(w, f_c, new[k:])
         if rows.size:
-            w[rows] = stdp_k.apply_epoch(rule, m_r, dm_r, mask_r)
-        if cols.size:
-            sel = (slice(None), cols)
-            w[sel] = stdp_k.apply_epoch(rule, w[sel], dm_c, mask_c)
+            np.put(w, gidx[:k], new[:k])
+
+    def _column_synapses(self, mask, cols) -> tuple[np.ndarray, np.ndarray]:
+        """Flat indices and post (row) indices of the present synapses in columns ``cols``.
+
+        Built once per mask object (the models replace the mask array when it
+        changes, never edit it in place), then a concatenation per step.
+        """
+        if mask is not self._csc_mask:
+            n_pre = mask.shape[1]
+            c_idx, r_idx = np.nonzero(mask.T)  # column-major order
+            bounds = np.searchsorted(c_idx, np.arange(n_pre + 1))
+            both = np.stack([r_idx * n_pre + c_idx, r_idx])
+            self._csc = [both[:, bounds[j]:bounds[j + 1]] for j in range(n_pre)]
+            self._csc_mask = mask
+        parts = [self._csc[j] for j in cols.tolist()]
+        both = np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
+        return both[0], both[1]
 
     def _learn_direct_fixed(self, st, rows, cols, s_pre, s_post, x_pre, y_post, t: int) -> None:
         """Fixed-point ``_learn_direct``: draws and updates only where ``dm != 0``.
@@ -242,48 +275,50 @@ class SynapseCore:
         A synapse with ``dm = 0`` gets ``(0 + r) >> F = 0`` for every draw ``r`` in
         [0, 2**F) and is unchanged (docs/model.md: untouched synapses are unchanged),
         so the rounding hash runs on the nonzero set only (paper network: about 6 % of
-        the touched rows and columns, as traces, weights and headroom are often 0;
-        rows with ``y = 0`` are not even gathered for stdp). With ``mu = 1`` stdp the
-        depression is proportional to ``m`` and absent synapses (``m = 0``) give 0
-        without a mask lookup. Values and draws are those of the dense oracle. The work
+        the touched rows and columns, as traces, weights and headroom are often 0).
+        The spiking columns are visited through their present synapses only, without
+        the spiking rows (integer ``dep * ~s_post`` is an exact 0 there; those synapses
+        are in the row part). Values and draws are those of the dense oracle. The work
         is a few dozen NumPy calls on a few hundred elements, so the code minimises calls
         (integer ``dep * s_pre`` instead of a column scatter, flat indices by table lookup).
         """
         rule, w, mask = self.rule, st.weights, st.mask
-        n_pre = w.shape[1]
-        idx, dms = [], []
+        k = rows.size * w.shape[1]  # the row part comes first in the gathered arrays
+        parts = [self.flat[rows].ravel()] if rows.size else []
+        if cols.size:
+            f_c, i_c = self._column_synapses(mask, cols)
+            parts.append(f_c)
+        gidx = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        m = w.take(gidx)
+        dms = []
         if rows.size:
-            m_r = w[rows]
+            m_r = m[:k].reshape(rows.size, -1)
             dm_r = stdp_k.potentiation(rule, m_r, x_pre[None, :])
             if cols.size:  # integers: dep * s_pre is dep in spiking columns, an exact 0 elsewhere
                 dm_r += stdp_k.depression(rule, m_r, y_post[rows][:, None]) * s_pre
-            dm_r *= mask[rows]
-            nz = np.flatnonzero(dm_r != 0)
-            idx.append(self.flat[rows].take(nz))
-            dms.append(dm_r.take(nz))
+            dms.append(dm_r.ravel())
         if cols.size:
-            # other rows of the spiking columns; stdp depression is 0 where y = 0
-            keep = ~s_post
-            if self.rule.rule == "stdp":
-                keep &= y_post != 0
-            r_c = np.flatnonzero(keep)
-            dm_c = stdp_k.depression(rule, w.take(r_c, 0).take(cols, 1), y_post.take(r_c)[:, None])
-            if not self.dep_zero_if_absent:
-                dm_c *= mask.take(r_c, 0).take(cols, 1)
-            nz = np.flatnonzero(dm_c != 0)
-            idx.append(np.add.outer(r_c * n_pre, cols).take(nz))
-            dms.append(dm_c.take(nz))
-        gidx = np.concatenate(idx) if len(idx) > 1 else idx[0]
-        if not gidx.size:
-            return
+            dm_c = stdp_k.depression(rule, m[k:], y_post.take(i_c))
+            if rows.size:  # spiking rows belong to the row part
+                dm_c *= ~s_post.take(i_c)
+            dms.append(dm_c)
         dm = np.concatenate(dms) if len(dms) > 1 else dms[0]
-        self._put_rounded(w, gidx, dm, True, self.round_keys(t))
+        if rows.size:  # the column part holds present synapses only
+            dm[:k] *= mask.take(gidx[:k])
+        nz = dm.nonzero()[0]
+        if nz.size:
+            self._put_rounded(w, gidx.take(nz), dm.take(nz), True, self.round_keys(t), m.take(nz))
 
-    def _put_rounded(self, w, gidx, dm, mask, key) -> None:
-        """``w.flat[gidx] <- apply_epoch(w.flat[gidx], dm)`` with the synapses' rounding draws."""
+    def _put_rounded(self, w, gidx, dm, mask, key, m=None) -> None:
+        """``w.flat[gidx] <- apply_epoch(w.flat[gidx], dm)`` with the synapses' rounding draws.
+
+        ``m`` may pass ``w.flat[gidx]`` when the caller has it already.
+        """
         r = uniform_u32_fast(key, gidx)
         r >>= 32 - self.dw_frac_bits
-        np.put(w, gidx, stdp_k.apply_epoch(self.rule, w.take(gidx), dm, mask, r, self.dw_frac_bits))
+        if m is None:
+            m = w.take(gidx)
+        np.put(w, gidx, stdp_k.apply_epoch(self.rule, m, dm, mask, r, self.dw_frac_bits))
 
     def accumulate(self, st, s_pre, s_post, x_pre, y_post) -> None:
         """Add this step's dm (decayed traces ``x_pre``, ``y_post``) to ``st.acc``.

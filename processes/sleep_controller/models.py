@@ -35,6 +35,7 @@ from lava_sleep import rng
 from lava_sleep.fixed import to_fixed
 from lava_sleep.kernels import sleep as sleep_k
 from lava_sleep.params import PATHWAY_NAMES
+from lava_sleep.processes.plastic_dense.models import normal_int_fast, uniform_u32_fast
 from lava_sleep.processes.sleep_controller.process import (
     CMD_LEARN,
     CMD_RECORD,
@@ -79,14 +80,14 @@ class SleepCore:
         self.plastic = params.network.plastic_pathways
         self.const_totals = {n: float(m0[n].sum()) for n in PATHWAY_NAMES}
         self.masks = {n: init.masks[n].copy() for n in self.plastic}
-        self.total0, self.row_total0, self.decay, self.flat = {}, {}, {}, {}
+        self._present_cache = {}  # name -> (mask object, flat indices of its present synapses)
+        self.total0, self.row_total0, self.decay = {}, {}, {}
         for n in self.plastic:
             self.total0[n] = m0[n].sum()
             self.row_total0[n] = m0[n].sum(-1)
             nsyn = int(self.masks[n].sum())
             static = float(m0[n].sum()) / nsyn if nsyn else 0.0
             self.decay[n] = sleep_k.decay_consts(params, n, static, self.fc)
-            self.flat[n] = np.arange(m0[n].size, dtype=np.int64).reshape(m0[n].shape)
         # schedule state
         self.wake_t = 0
         self.n_episodes = 0
@@ -175,25 +176,39 @@ class SleepCore:
 
         Random numbers: fixed - r = uniform_u32(key(seed, DECAY + p, t_key), synapse)
         >> (32 - decay_frac_bits); float with noise - xi = normal_int(two keys) /
-        NORMAL_INT_SD. ``t_key`` is the oracle's step counter at the block end.
+        NORMAL_INT_SD (both through the bit-identical uint32 fast paths of
+        plastic_dense.models). ``t_key`` is the oracle's step counter at the block end.
+        The draws are made for present synapses only: decay_block uses them elementwise
+        and zeroes absent synapses, so their draws never reach a value (0 is used there).
         """
         idx = PATHWAY_NAMES.index(name)
         dc = self.decay[name]
+        mask = self.masks[name]
         xi = r = None
         if self.fixed:
             m = np.asarray(m).astype(np.int64)
             k = rng.key(self.seed, rng.Stream.DECAY + idx, t_key)
-            r = rng.uniform_u32(k, self.flat[name]) >> (32 - dc.decay_frac_bits)
+            present = self._present(name, mask)
+            r = np.zeros(m.shape, dtype=np.int64)
+            np.put(r, present, uniform_u32_fast(k, present) >> (32 - dc.decay_frac_bits))
         else:
             m = np.asarray(m, dtype=np.float64)
             if dc.noise > 0:
                 k1 = rng.key(self.seed, rng.Stream.DECAY + idx, t_key, 0)
                 k2 = rng.key(self.seed, rng.Stream.DECAY + idx, t_key, 1)
-                xi = rng.normal_int(k1, k2, self.flat[name]).astype(np.float64) / rng.NORMAL_INT_SD
-        mask = self.masks[name]
+                present = self._present(name, mask)
+                xi = np.zeros(m.shape, dtype=np.float64)
+                np.put(xi, present, normal_int_fast(k1, k2, present).astype(np.float64) / rng.NORMAL_INT_SD)
         m = sleep_k.decay_block(dc, m, mask, self.total0[name], self.row_total0[name], k_steps,
                                 xi=xi, r=r)
         return sleep_k.floor_and_prune(dc, m, mask)
+
+    def _present(self, name: str, mask) -> np.ndarray:
+        """Flat indices of the present synapses of ``mask`` (cached per mask object)."""
+        cached = self._present_cache.get(name)
+        if cached is None or cached[0] is not mask:
+            cached = self._present_cache[name] = (mask, np.flatnonzero(mask))
+        return cached[1]
 
     def _totals(self, current) -> dict[str, float]:
         out = dict(self.const_totals)
