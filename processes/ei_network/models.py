@@ -53,12 +53,8 @@ from lava_sleep.processes.lif_adaptive.models import LifCore
 from lava_sleep.processes.lif_adaptive.process import AdaptiveLIF
 from lava_sleep.processes.plastic_dense.models import SynapseCore, limit_blas_threads
 from lava_sleep.processes.plastic_dense.process import PlasticDense
-from lava_sleep.processes.sleep_controller.models import SleepCore
+from lava_sleep.processes.sleep_controller.models import SleepCore, receive_command
 from lava_sleep.processes.sleep_controller.process import (
-    CMD_LEARN,
-    CMD_RECORD,
-    CMD_SLEEP_ON,
-    CMD_STEPS,
     SleepController,
 )
 
@@ -226,10 +222,7 @@ class AbstractEINetworkFusedModel(PyAsyncProcessModel):
         """One network step at global step ``self.t`` (order in the module docstring)."""
         st, sc, syn, ss = self.st, self.sleep, self.syn, self.syn_state
         if self.chunk_left == 0:
-            cmd = self.cmd_in.recv()
-            self.chunk_left = int(cmd[CMD_STEPS])
-            self.learn, self.record = bool(cmd[CMD_LEARN]), bool(cmd[CMD_RECORD])
-            self.sleep_on = bool(cmd[CMD_SLEEP_ON])
+            self.chunk_left, self.learn, self.record, self.sleep_on = receive_command(self.cmd_in)
         self.chunk_left -= 1
         asleep, image_end = sc.begin_step(self.sleep_on)
         t = self.t

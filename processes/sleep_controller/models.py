@@ -57,6 +57,12 @@ from lava_sleep.processes.sleep_controller.process import (
 )
 
 
+def receive_command(port) -> tuple[int, bool, bool, bool]:
+    """Receive one host command: (steps of the chunk, learn, record spikes, sleep schedule on)."""
+    cmd = port.recv()
+    return int(cmd[CMD_STEPS]), bool(cmd[CMD_LEARN]), bool(cmd[CMD_RECORD]), bool(cmd[CMD_SLEEP_ON])
+
+
 class SleepCore:
     """Schedule state machine and block decay of one network (NumPy only).
 
@@ -270,10 +276,7 @@ class AbstractSleepControllerModel(PyLoihiProcessModel):
 
     def run_spk(self):
         if self.chunk_left == 0:
-            cmd = self.cmd_in.recv()
-            self.chunk_left = int(cmd[CMD_STEPS])
-            self.learn, self.record = bool(cmd[CMD_LEARN]), bool(cmd[CMD_RECORD])
-            self.sleep_on = bool(cmd[CMD_SLEEP_ON])
+            self.chunk_left, self.learn, self.record, self.sleep_on = receive_command(self.cmd_in)
         self.chunk_left -= 1
         asleep, image_end = self.core.begin_step(self.sleep_on)
         self.ctrl_out.send(self.core.ctrl_vector(asleep, self.learn, self.record, image_end))
