@@ -38,7 +38,8 @@ def test_no_python310_gives_one_line_and_exit_2(tmp_path):
 def test_reuses_existing_310_venv_without_reinstall(tmp_path):
     """A .venv with Python 3.10 and a matching stamp is used as is (no pip run)."""
     if sys.version_info[:2] != (3, 10):
-        pytest.skip("needs the project's Python 3.10 environment")
+        pytest.skip("needs the project's Python 3.10 environment "
+                    "(the suite runs in .venv, so only a foreign interpreter skips)")
     script = _copy_project(tmp_path)
     venv = tmp_path / ".venv"
     (venv / "bin").mkdir(parents=True)

@@ -18,7 +18,7 @@ FIRST_LABELS = [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
 
 pytestmark = pytest.mark.skipif(
     not (MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file(),
-    reason=f"MNIST test files not found in {MNIST_DIR}",
+    reason=f"MNIST test files not found in {MNIST_DIR} (shared/data/mnist beside the repo holds them in CI)",
 )
 
 

@@ -43,7 +43,10 @@ def _child_pids() -> set[int]:
     return out
 
 
-@pytest.mark.skipif(lava_loihi_available(), reason="lava-loihi is installed here")
+@pytest.mark.skipif(
+    lava_loihi_available(),
+    reason="lava-loihi is installed here, so the missing-extension error cannot occur",
+)
 def test_loihi2_without_lava_loihi_is_one_clear_error():
     p = active_params()
     with pytest.raises(BackendError) as exc:

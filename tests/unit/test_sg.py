@@ -306,7 +306,10 @@ def test_data_errors():
 
 
 @pytest.mark.cuda
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.skipif(
+    not torch.cuda.is_available(),
+    reason="needs a CUDA device; the CPU path is tested above and CI machines have no GPU",
+)
 def test_cuda_input_spikes_equal_cpu_and_training_runs():
     img = np.arange(90, dtype=np.uint8).reshape(2, 45) * 2
     thr = torch.from_numpy(sgm.pixel_thresholds(img, 0.8))
