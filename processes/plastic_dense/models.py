@@ -229,13 +229,7 @@ class SynapseCore:
             self._learn_direct_fixed(st, rows, cols, s_pre, s_post, x_pre, y_post, t)
             return
         rule, w = self.rule, st.weights
-        k = rows.size * w.shape[1]  # the row part comes first in the gathered arrays
-        parts = [self.flat[rows].ravel()] if rows.size else []
-        if cols.size:
-            f_c, i_c = self._column_synapses(st.mask, cols)
-            parts.append(f_c)
-        gidx = np.concatenate(parts) if len(parts) > 1 else parts[0]
-        m = w.take(gidx)
+        k, gidx, i_c, m = self._gather(st, rows, cols)
         dms = []
         if rows.size:
             m_r = m[:k].reshape(rows.size, -1)
@@ -248,9 +242,23 @@ class SynapseCore:
         dm = np.concatenate(dms) if len(dms) > 1 else dms[0]
         new = stdp_k.apply_epoch(rule, m, dm, st.mask.take(gidx))
         if cols.size:
-            np.put(w, f_c, new[k:])
+            np.put(w, gidx[k:], new[k:])
         if rows.size:
             np.put(w, gidx[:k], new[:k])
+
+    def _gather(self, st, rows, cols):
+        """Synapses touched this step: the spiking rows (all columns) first, then the present
+        synapses of the spiking columns. Returns ``(k, gidx, i_c, m)``: the length of the row
+        part, flat indices, post indices of the column part (None without spiking columns)
+        and the weights before the update."""
+        k = rows.size * st.weights.shape[1]
+        parts = [self.flat[rows].ravel()] if rows.size else []
+        i_c = None
+        if cols.size:
+            f_c, i_c = self._column_synapses(st.mask, cols)
+            parts.append(f_c)
+        gidx = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        return k, gidx, i_c, st.weights.take(gidx)
 
     def _column_synapses(self, mask, cols) -> tuple[np.ndarray, np.ndarray]:
         """Flat indices and post (row) indices of the present synapses in columns ``cols``.
@@ -283,13 +291,7 @@ class SynapseCore:
         (integer ``dep * s_pre`` instead of a column scatter, flat indices by table lookup).
         """
         rule, w, mask = self.rule, st.weights, st.mask
-        k = rows.size * w.shape[1]  # the row part comes first in the gathered arrays
-        parts = [self.flat[rows].ravel()] if rows.size else []
-        if cols.size:
-            f_c, i_c = self._column_synapses(mask, cols)
-            parts.append(f_c)
-        gidx = np.concatenate(parts) if len(parts) > 1 else parts[0]
-        m = w.take(gidx)
+        k, gidx, i_c, m = self._gather(st, rows, cols)
         dms = []
         if rows.size:
             m_r = m[:k].reshape(rows.size, -1)
