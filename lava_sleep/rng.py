@@ -161,3 +161,47 @@ def normal(k1, k2, index):
     the same dtype.
     """
     return normal_int(k1, k2, index) / NORMAL_INT_SD
+
+
+# -- NumPy fast path ----------------------------------------------------------
+# The reference functions above use int64 operations with explicit masking so that
+# torch can run them. NumPy's uint32 arithmetic wraps modulo 2**32 by itself, which
+# needs less than half the array operations; the Lava models draw with these (random
+# draws are their hot loop). Bit-identical to the reference (tests/unit/test_rng.py).
+
+
+def _mix_u32(x):
+    """In-place uint32 :func:`_mix` (same constants)."""
+    import numpy as np
+
+    x ^= x >> np.uint32(16)
+    x *= np.uint32(0x7FEB352D)
+    x ^= x >> np.uint32(15)
+    x *= np.uint32(0x846CA68B)
+    x ^= x >> np.uint32(16)
+    return x
+
+
+def uniform_u32_np(k, index):
+    """:func:`uniform_u32` for NumPy arrays in uint32 arithmetic (int64 result).
+
+    ``k`` is a key (int) or an int64 array of keys broadcasting against ``index``.
+    """
+    import numpy as np
+
+    if isinstance(k, np.ndarray):
+        k32 = k.astype(np.uint32)
+        c = k32 * np.uint32(0x27D4EB2F)
+    else:
+        k32 = np.uint32(int(k) & MASK32)
+        c = np.uint32(_mul32(int(k) & MASK32, 0x27D4EB2F))
+    x = _mix_u32(index.astype(np.uint32) ^ k32)
+    x ^= c
+    return _mix_u32(x).astype(np.int64)
+
+
+def normal_int_np(k1, k2, index):
+    """:func:`normal_int` on top of :func:`uniform_u32_np` (bit-identical)."""
+    a = uniform_u32_np(k1, index)
+    b = uniform_u32_np(k2, index)
+    return (a & 0xFFFF) + (a >> 16) + (b & 0xFFFF) + (b >> 16) - NORMAL_INT_CENTER

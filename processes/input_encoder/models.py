@@ -19,7 +19,6 @@ from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 from lava_sleep import rng
 from lava_sleep.kernels import encode
 from lava_sleep.processes.input_encoder.process import GatedEncoder
-from lava_sleep.processes.plastic_dense.models import keys_fast, uniform_u32_fast
 from lava_sleep.processes.sleep_controller.process import CTRL_ASLEEP, CTRL_RECORD
 
 #: Wake steps of uniform draws hashed per call (speed only).
@@ -50,8 +49,8 @@ class EncoderCore:
     def spikes(self, wake_t: int, thresholds) -> np.ndarray:
         """Spikes (bool, n_x) at wake step ``wake_t``: uniform_u32(key(seed, INPUT, w), j) < thr_j."""
         if not self._w0 <= wake_t < self._w0 + self._u.shape[0]:
-            keys = keys_fast(self.seed, rng.Stream.INPUT, np.arange(wake_t, wake_t + INPUT_BLOCK))
-            self._u = uniform_u32_fast(keys[:, None], self.index[None, :])
+            keys = rng.key_array(self.seed, rng.Stream.INPUT, np.arange(wake_t, wake_t + INPUT_BLOCK))
+            self._u = rng.uniform_u32_np(keys[:, None], self.index[None, :])
             self._w0 = wake_t
         return self._u[wake_t - self._w0] < thresholds
 

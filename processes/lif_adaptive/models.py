@@ -27,7 +27,6 @@ from lava_sleep import rng
 from lava_sleep.fixed import to_fixed
 from lava_sleep.kernels import neuron as neuron_k
 from lava_sleep.processes.lif_adaptive.process import AdaptiveLIF
-from lava_sleep.processes.plastic_dense.models import keys_fast, normal_int_fast
 from lava_sleep.processes.sleep_controller.process import (
     CTRL_ASLEEP,
     CTRL_IMAGE_END,
@@ -65,9 +64,9 @@ class LifCore:
         """Integer normals z of global step t (drawn NOISE_BLOCK steps at a time)."""
         if not self._z0 <= t < self._z0 + self._z.shape[0]:
             steps = np.arange(t, t + NOISE_BLOCK)
-            k1 = keys_fast(self.seed, rng.Stream.NOISE, steps, 0)
-            k2 = keys_fast(self.seed, rng.Stream.NOISE, steps, 1)
-            self._z = normal_int_fast(k1[:, None], k2[:, None], self.index[None, :])
+            k1 = rng.key_array(self.seed, rng.Stream.NOISE, steps, 0)
+            k2 = rng.key_array(self.seed, rng.Stream.NOISE, steps, 1)
+            self._z = rng.normal_int_np(k1[:, None], k2[:, None], self.index[None, :])
             self._z0 = t
             self._noise = {}
         return self._z[t - self._z0]

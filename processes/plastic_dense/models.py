@@ -56,48 +56,6 @@ def limit_blas_threads() -> None:
     threadpool_limits(limits=1, user_api="blas")
 
 
-def uniform_u32_fast(k, index: np.ndarray) -> np.ndarray:
-    """:func:`lava_sleep.rng.uniform_u32` in NumPy uint32 arithmetic, bit-identical.
-
-    ``k`` is a key (int) or an int64 array of keys broadcasting against ``index``.
-    The reference is written with int64 operations and explicit masking so that
-    torch can run it too; NumPy's uint32 arithmetic wraps modulo 2**32 by
-    itself, which needs less than half the array operations (random draws are
-    the hot loop of the models). Tested against the reference in
-    tests/lava/test_cores.py.
-    """
-    if isinstance(k, np.ndarray):
-        k32 = k.astype(np.uint32)
-        c = k32 * np.uint32(0x27D4EB2F)
-    else:
-        k32 = np.uint32(int(k) & rng.MASK32)
-        c = np.uint32(rng._mul32(int(k) & rng.MASK32, 0x27D4EB2F))
-    x = index.astype(np.uint32) ^ k32
-    x = _mix32(x)
-    x ^= c
-    return _mix32(x).astype(np.int64)
-
-
-def normal_int_fast(k1, k2, index: np.ndarray) -> np.ndarray:
-    """:func:`lava_sleep.rng.normal_int` on top of :func:`uniform_u32_fast` (bit-identical)."""
-    a = uniform_u32_fast(k1, index)
-    b = uniform_u32_fast(k2, index)
-    return (a & 0xFFFF) + (a >> 16) + (b & 0xFFFF) + (b >> 16) - rng.NORMAL_INT_CENTER
-
-
-def keys_fast(seed: int, stream: int, counters: np.ndarray, draw: int = 0) -> np.ndarray:
-    """:func:`lava_sleep.rng.key` for an array of counters (int64 keys, bit-identical).
-
-    Used to draw blocks of steps at once (noise, input, stochastic rounding).
-    """
-    head = rng._mix_int(rng._mix_int(int(seed) ^ 0x9E3779B9) ^ (int(stream) * 0x85EBCA6B & rng.MASK32))
-    c = np.asarray(counters, dtype=np.int64)
-    x = (c & rng.MASK32).astype(np.uint32) ^ np.uint32(head)
-    x = _mix32(x)
-    x ^= ((c >> 32) & rng.MASK32).astype(np.uint32) ^ np.uint32(draw * 0xC2B2AE35 & rng.MASK32)
-    return _mix32(x).astype(np.int64)
-
-
 class KeyCache:
     """Keys of one (seed, stream, draw) for consecutive counters, computed ``block`` at a time."""
 
@@ -108,20 +66,10 @@ class KeyCache:
 
     def __call__(self, counter: int) -> int:
         if not self.c0 <= counter < self.c0 + self.keys.size:
-            self.keys = keys_fast(self.seed, self.stream, np.arange(counter, counter + self.block),
+            self.keys = rng.key_array(self.seed, self.stream, np.arange(counter, counter + self.block),
                                   self.draw)
             self.c0 = counter
         return int(self.keys[counter - self.c0])
-
-
-def _mix32(x: np.ndarray) -> np.ndarray:
-    """In-place uint32 version of lava_sleep.rng._mix (same constants)."""
-    x ^= x >> np.uint32(16)
-    x *= np.uint32(0x7FEB352D)
-    x ^= x >> np.uint32(15)
-    x *= np.uint32(0x846CA68B)
-    x ^= x >> np.uint32(16)
-    return x
 
 
 class SynapseCore:
@@ -316,7 +264,7 @@ class SynapseCore:
 
         ``m`` may pass ``w.flat[gidx]`` when the caller has it already.
         """
-        r = uniform_u32_fast(key, gidx)
+        r = rng.uniform_u32_np(key, gidx)
         r >>= 32 - self.dw_frac_bits
         if m is None:
             m = w.take(gidx)

@@ -35,7 +35,6 @@ from lava_sleep import rng
 from lava_sleep.fixed import to_fixed
 from lava_sleep.kernels import sleep as sleep_k
 from lava_sleep.params import PATHWAY_NAMES
-from lava_sleep.processes.plastic_dense.models import normal_int_fast, uniform_u32_fast
 from lava_sleep.processes.sleep_controller.process import (
     CMD_LEARN,
     CMD_RECORD,
@@ -196,7 +195,7 @@ class SleepCore:
             k = rng.key(self.seed, rng.Stream.DECAY + idx, t_key)
             present = self._present(name, mask)
             r = np.zeros(m.shape, dtype=np.int64)
-            np.put(r, present, uniform_u32_fast(k, present) >> (32 - dc.decay_frac_bits))
+            np.put(r, present, rng.uniform_u32_np(k, present) >> (32 - dc.decay_frac_bits))
         else:
             m = np.asarray(m, dtype=np.float64)
             if dc.noise > 0:
@@ -204,7 +203,7 @@ class SleepCore:
                 k2 = rng.key(self.seed, rng.Stream.DECAY + idx, t_key, 1)
                 present = self._present(name, mask)
                 xi = np.zeros(m.shape, dtype=np.float64)
-                np.put(xi, present, normal_int_fast(k1, k2, present).astype(np.float64) / rng.NORMAL_INT_SD)
+                np.put(xi, present, rng.normal_int_np(k1, k2, present).astype(np.float64) / rng.NORMAL_INT_SD)
         m = sleep_k.decay_block(dc, m, mask, self.total0[name], self.row_total0[name], k_steps,
                                 xi=xi, r=r)
         return sleep_k.floor_and_prune(dc, m, mask)

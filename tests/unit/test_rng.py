@@ -200,3 +200,23 @@ def test_counter_sequence_not_periodic_in_low_bits():
     assert len(np.unique(h)) == h.size
     low = h & 1
     assert abs(low.mean() - 0.5) < 5 * 0.5 / np.sqrt(low.size)
+
+
+def test_numpy_fast_path_equals_reference():
+    """uniform_u32_np / normal_int_np (uint32 arithmetic) and key_array with a scalar seed
+    give the reference bits (the Lava models draw with them)."""
+    gen = np.random.default_rng(7)
+    index = gen.integers(0, 2**31, size=5000, dtype=np.int64)
+    for seed, stream, counter in [(0, 3, 0), (12345, 5, 987654), (2**32 - 1, 17, 2**40 + 3)]:
+        k = rng.key(seed, stream, counter)
+        assert np.array_equal(rng.uniform_u32_np(k, index), rng.uniform_u32(k, index))
+        counters = np.arange(counter, counter + 70, dtype=np.int64)
+        for draw in (0, 1):
+            ks = rng.key_array(seed, stream, counters, draw)
+            assert ks.tolist() == [rng.key(seed, stream, int(c), draw) for c in counters]
+        k1 = rng.key_array(seed, stream, counters, 0)[:, None]
+        k2 = rng.key_array(seed, stream, counters, 1)[:, None]
+        block = index[None, :300]
+        assert np.array_equal(rng.uniform_u32_np(k1, block), rng.uniform_u32(k1, block))
+        assert np.array_equal(rng.normal_int_np(k1, k2, index[None, :300]),
+                              rng.normal_int(k1, k2, index[None, :300]))
