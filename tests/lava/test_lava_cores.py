@@ -33,6 +33,18 @@ def test_key_cache_equals_reference_keys():
     assert [cache(c) for c in (5, 6, 20, 3)] == [rng.key(99, rng.Stream.STDP_ROUND, c) for c in (5, 6, 20, 3)]
 
 
+def _variant_params(variant: str, mode: str):
+    """The active small network with the STDP variant of XE under test."""
+    p = active_params(mode)
+    if variant == "soft":
+        p = dataclasses.replace(p, network=p.network.with_pathway("XE", mu=1.0))
+    elif variant == "vogels":
+        p = dataclasses.replace(p, network=p.network.with_pathway("XE", rule="vogels"))
+    elif variant == "epoch4":
+        p = with_stdp(p, t_epoch=4)
+    return p
+
+
 def _dense_reference(core: SynapseCore, params, m, mask, spikes_pre, spikes_post, xs, ys, seed, t0=0):
     """The oracle's dense accumulate/apply sequence for one pathway (steps t0, t0 + 1, ...)."""
     fc = to_fixed(params) if core.fixed else None
@@ -56,13 +68,7 @@ def _dense_reference(core: SynapseCore, params, m, mask, spikes_pre, spikes_post
 @pytest.mark.parametrize("fixed", [False, True])
 @pytest.mark.parametrize("variant", ["stdp", "soft", "vogels", "epoch4"])
 def test_event_driven_stdp_equals_dense(fixed, variant):
-    p = active_params("fixed" if fixed else "float")
-    if variant == "soft":
-        p = dataclasses.replace(p, network=p.network.with_pathway("XE", mu=1.0))
-    elif variant == "vogels":
-        p = dataclasses.replace(p, network=p.network.with_pathway("XE", rule="vogels"))
-    elif variant == "epoch4":
-        p = with_stdp(p, t_epoch=4)
+    p = _variant_params(variant, "fixed" if fixed else "float")
     seed = 11
     init = build_network(p, seed)
     core = SynapseCore(p, "XE", seed, fixed)
@@ -140,13 +146,7 @@ def test_fixed_sparse_draws_equal_dense(variant):
     touched synapses have ``dm = 0``, so a wrongly skipped or mis-indexed synapse,
     or a draw taken at the wrong index, changes the weights against the oracle.
     """
-    p = active_params("fixed")
-    if variant == "soft":
-        p = dataclasses.replace(p, network=p.network.with_pathway("XE", mu=1.0))
-    elif variant == "vogels":
-        p = dataclasses.replace(p, network=p.network.with_pathway("XE", rule="vogels"))
-    elif variant == "epoch4":
-        p = with_stdp(p, t_epoch=4)
+    p = _variant_params(variant, "fixed")
     seed = 23
     init = build_network(p, seed)
     core = SynapseCore(p, "XE", seed, True)
