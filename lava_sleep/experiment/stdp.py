@@ -294,12 +294,13 @@ def run_members(members: list[Member], opts: TrainOptions) -> list[dict]:
                     "rate_hz": rate, "pathways": health(b)})
                 if record and members[b].out_dir is not None:
                     sp = out.spikes[b]
+                    w_after = sim.weights(b)
                     atomic_savez(Path(members[b].out_dir) / files.RASTER,
                                  X=sp["X"], E=sp["E"], I=sp["I"], asleep=sp["asleep"],
                                  step0=np.array(prog["steps"][b] - int(out.steps[b])),
                                  image0=np.array(g0), steps_per_image=np.array(spi),
                                  **{f"w_before_{n}": w_before[b][n] for n in plastic},
-                                 **{f"w_after_{n}": sim.weights(b)[n] for n in plastic})
+                                 **{f"w_after_{n}": w_after[n] for n in plastic})
             prog["done"] = g1
             bar.update(g1 - g0, rates, shares)
             now = time.monotonic()
