@@ -11,7 +11,9 @@ backend                model
                        the controller), ``floating_pt`` models
 ``lava-fixed``         graph model, ``fixed_pt`` models (bit-exact with the oracle's
                        fixed mode)
-``lava-float-fused``   fused model (the whole network in one Lava process), float
+``lava-float-fused``   fused model (the whole network in one Lava process), float;
+                       its step is the compiled kernel where a C compiler exists
+                       (else the NumPy cores; ``fused_kernel`` picks)
 ``lava-fixed-fused``   fused model, fixed point
 ``loihi2``             the Loihi-native variant (lava_sleep.processes.loihi_native)
                        on Loihi 2; needs Intel's lava-loihi extension
@@ -70,8 +72,11 @@ def lava_loihi_available() -> bool:
 
 
 def make(backend: str, params_list: list[ModelParams], seeds: list[int], mode: str = "float",
-         dtype: str = "float64"):
-    """Create a Lava simulator (B = 1). Raises BackendError with one line when impossible."""
+         dtype: str = "float64", fused_kernel: str = "auto"):
+    """Create a Lava simulator (B = 1). Raises BackendError with one line when impossible.
+
+    ``fused_kernel`` ("auto", "native", "numpy") applies to the -fused backends only.
+    """
     if backend == "loihi2":
         if not lava_loihi_available():
             raise BackendError(
@@ -90,7 +95,26 @@ def make(backend: str, params_list: list[ModelParams], seeds: list[int], mode: s
     if dtype != "float64":
         raise BackendError(f"Lava backends run in float64 (or fixed point), not {dtype}")
     lava_mode, model = LAVA_BACKENDS[backend]
-    return LavaSimulator(params_list[0], seeds[0], mode=lava_mode, model=model)
+    return LavaSimulator(params_list[0], seeds[0], mode=lava_mode, model=model, fused_kernel=fused_kernel)
+
+
+def _resolve_fused_kernel(kernel: str, mode: str) -> str:
+    """The fused model's step implementation for ``kernel`` ("auto", "native", "numpy"),
+    decided on the host so that callers know which one ran."""
+    from lava_sleep.kernels import native
+    from lava_sleep.processes.ei_network.process import FUSED_KERNELS
+
+    if kernel not in FUSED_KERNELS:
+        raise BackendError(f"fused_kernel must be one of {', '.join(FUSED_KERNELS)}, got {kernel!r}")
+    if kernel == "numpy":
+        return kernel
+    try:
+        native.load("fixed" if mode == "fixed" else "float64")
+    except native.NativeBuildError as exc:
+        if kernel == "native":
+            raise BackendError(f"the fused model's compiled kernel is unavailable: {exc}") from None
+        return "numpy"
+    return "native"
 
 
 def _stop_network(net) -> None:
@@ -112,11 +136,14 @@ class LavaSimulator:
     """One E/I network on Lava's CPU simulator, graph or fused model, float or fixed.
 
     Has the BatchSimulator interface with B = 1 (``b`` arguments must be 0).
+    ``fused_kernel`` ("auto", "native", "numpy") picks the fused model's step
+    implementation (see :class:`~lava_sleep.processes.ei_network.process.EINetwork`).
     """
 
     batch = 1
 
-    def __init__(self, params: ModelParams, seed: int, mode: str = "float", model: str = "graph"):
+    def __init__(self, params: ModelParams, seed: int, mode: str = "float", model: str = "graph",
+                 fused_kernel: str = "auto"):
         try:
             from lava_sleep.processes.ei_network.process import EINetwork, run_config
         except ImportError as exc:  # pragma: no cover - lava-nc is a dependency
@@ -132,7 +159,9 @@ class LavaSimulator:
         self.fixed = mode == "fixed"
         self.fc = to_fixed(params) if self.fixed else None
         self.init = build_network(params, self.seed)
-        self.net = EINetwork(params=params, seed=self.seed, init=self.init)
+        self.fused_kernel = _resolve_fused_kernel(fused_kernel, mode) if model == "fused" else None
+        self.net = EINetwork(params=params, seed=self.seed, init=self.init,
+                             fused_kernel=self.fused_kernel or "auto")
         self.cfg = run_config(mode, model)
         self.t = 0
         self.wake_t = 0

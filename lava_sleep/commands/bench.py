@@ -47,7 +47,8 @@ def add_arguments(p):
     p.add_argument("--json", metavar="FILE", default=None,
                    help="write the records to FILE (a JSON list; written atomically after every row)")
     p.add_argument("--full", action="store_true",
-                   help="more rows: float32 and fixed engine modes, the pure torch path, larger batches")
+                   help="more rows: float32 and fixed engine modes, the pure torch path, larger batches, "
+                        "the fused Lava model's NumPy step")
     p.add_argument("--backends", nargs="+", metavar="B", default=list(BACKENDS),
                    help=f"backends to measure (default all: {' '.join(BACKENDS)})")
     p.add_argument("--seconds", type=float, default=5.0, metavar="S",
@@ -183,7 +184,7 @@ def run_inprocess(row, images, seconds, seed, eps, threads=None) -> dict:
 
 
 def run_lava_subprocess(row, seconds, seed, eps) -> dict:
-    spec = {"backend": row["backend"], "seconds": seconds, "seed": seed}
+    spec = {"backend": row["backend"], "impl": row["impl"], "seconds": seconds, "seed": seed}
     code = "from lava_sleep.commands.bench import lava_worker; raise SystemExit(lava_worker())"
     try:
         res = subprocess.run([sys.executable, "-c", code], input=json.dumps(spec), capture_output=True,
@@ -207,14 +208,16 @@ def lava_worker() -> int:
     """Subprocess entry point: measure one Lava backend (spec as JSON on stdin)."""
     spec = json.loads(sys.stdin.read())
     try:
-        from lava_sleep.backends import make_simulator
+        from lava_sleep import lava_backend
 
-        sim = make_simulator(spec["backend"], [bench_params("fixed" in spec["backend"])], [spec["seed"]])
+        sim = lava_backend.make(spec["backend"], [bench_params("fixed" in spec["backend"])], [spec["seed"]],
+                                fused_kernel=spec.get("impl") or "auto")
     except Exception as exc:  # noqa: BLE001 - reported as a skipped row
         print(RESULT_TAG + json.dumps({"error": f"{type(exc).__name__}: {exc}".splitlines()[0]}), flush=True)
         return 0
     try:
         res = measure(sim, bench_images(), spec["seconds"])
+        res["impl"] = getattr(sim, "fused_kernel", None)
     except Exception as exc:  # noqa: BLE001
         res = {"error": f"{type(exc).__name__}: {exc}".splitlines()[0]}
     finally:
@@ -254,6 +257,8 @@ def plan_rows(args, cuda: bool) -> list[dict]:
         if be in want:
             fixed = "fixed" in be
             rows.append(_row(be, 1, "cpu", "fixed" if fixed else "float", "float64", None, fixed))
+            if args.full and be.endswith("fused"):  # the fused model's NumPy step, for comparison
+                rows.append(_row(be, 1, "cpu", "fixed" if fixed else "float", "float64", "numpy", fixed))
     return rows
 
 

@@ -42,7 +42,7 @@ def reduced_params():
 def native_engine_available() -> bool:
     """True when the torch engine's compiled CPU kernel (its fast path) can be loaded."""
     try:
-        from lava_sleep.engine import native
+        from lava_sleep.kernels import native
 
         native.load("float64")
     except (ImportError, OSError, RuntimeError):

@@ -4,8 +4,9 @@ The engine implements the :class:`lava_sleep.backends.BatchSimulator` interface 
 interchangeable implementations that hold the state as torch tensors and compute the model
 of docs/model.md exactly as the NumPy oracle (:mod:`lava_sleep.reference`) does:
 
-* ``"native"`` (default on CPU): a compiled C kernel (:mod:`lava_sleep.engine.native`) that
-  runs the complete wake/sleep loop per member, event-driven, one thread per core;
+* ``"native"`` (default on CPU): a compiled C kernel (:mod:`lava_sleep.kernels.native`,
+  driven by :mod:`lava_sleep.engine.native`) that runs the complete wake/sleep loop per
+  member, event-driven, one thread per core;
 * ``"torch"`` (default on CUDA, and the CPU fallback without a C compiler): batched tensor
   programs (:mod:`lava_sleep.engine.lockstep`) that advance all members one step at a time,
   each in its own phase (awake, asleep, finished) by per-member masks, reusing the kernels
@@ -25,28 +26,13 @@ import numpy as np
 import torch
 
 from lava_sleep.backends import BackendError, BatchOutput
-from lava_sleep.kernels import encode, neuron
+from lava_sleep.kernels import encode
+from lava_sleep.kernels.native import MemberConsts
 from lava_sleep.params import PATHWAY_NAMES, ModelParams
 from lava_sleep.reference import ReferenceSimulator
 
 IMPLS = ("auto", "native", "torch")
 DTYPES = {"float64": (torch.float64, np.float64), "float32": (torch.float32, np.float32)}
-
-
-@dataclasses.dataclass
-class Member:
-    """Per-member constants taken from the oracle's initialisation (see module docstring)."""
-
-    params: ModelParams
-    seed: int
-    fc: object  # FixedConstants or None
-    nc_float: neuron.NeuronConstsFloat
-    rules: dict
-    decay: dict
-    total0: dict
-    row_total0: dict
-    k_plus: float
-    k_minus: float
 
 
 def _check_members(params_list, seeds) -> None:
@@ -112,15 +98,12 @@ class TorchSimulator:
         sizes = self.params0.sizes()
         self.sizes = (sizes["X"], sizes["E"], sizes["I"])
         self.shapes = {n: (sizes[n[1]], sizes[n[0]]) for n in PATHWAY_NAMES}  # (post, pre)
-        self.members: list[Member] = []
+        self.members: list[MemberConsts] = []
         init_states = []
         for p, s in zip(self.params_list, self.seeds, strict=True):
             self._check_floor(p)
             ref = ReferenceSimulator(p, s, mode=mode, dtype=self.np_dtype)
-            self.members.append(Member(
-                params=p, seed=s, fc=ref.fc, nc_float=neuron.neuron_consts_float(p),
-                rules=dict(ref.rules), decay=dict(ref.decay), total0=dict(ref.total0),
-                row_total0=dict(ref.row_total0), k_plus=ref.k_plus, k_minus=ref.k_minus))
+            self.members.append(MemberConsts.from_reference(ref))
             init_states.append(ref.state_dict())
             del ref
         self.impl_name = self._choose_impl(impl)
@@ -143,7 +126,7 @@ class TorchSimulator:
                         f"SleepParams.w_floor = {p.sleep.w_floor} exceeds w_max = {pw.w_max} of {pw.name}")
 
     def _choose_impl(self, impl: str) -> str:
-        from lava_sleep.engine import native
+        from lava_sleep.kernels import native
 
         if impl == "native" or (impl == "auto" and self.device.type == "cpu"):
             if self.device.type != "cpu":

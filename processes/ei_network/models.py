@@ -6,9 +6,14 @@ as sub-Processes and connects them; every sub-Process then runs its own model
 with the tag of the run config. Selected with ``select_sub_proc_model=True``.
 
 Fused (:class:`PyEINetworkFusedFloat` / :class:`PyEINetworkFusedFixed`): one
-PyAsyncProcessModel (AsyncProtocol) that runs the same NumPy cores (LifCore,
-SynapseCore, EncoderCore, SleepCore) in the graph's message order within each
-step. Selected with ``select_sub_proc_model=False`` and the tag.
+PyAsyncProcessModel (AsyncProtocol) that computes every step in one process,
+either with the same NumPy cores as the graph (LifCore, SynapseCore, EncoderCore,
+SleepCore) in the graph's message order (``fused_kernel="numpy"``), or with the
+compiled kernel of lava_sleep.kernels.native (``"native"``): one C call per step
+(``ls_step``: steps 3-5 below plus the input spikes) and one per decay block and
+pathway (``ls_decay``), while SleepCore keeps the schedule, EncoderCore turns
+images into thresholds and the model does all host messaging. Selected with
+``select_sub_proc_model=False`` and the tag.
 
 1. controller: read the host command at a chunk start, advance the schedule;
 2. encoder: gated input spikes of the wake step;
@@ -39,6 +44,7 @@ from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.async_protocol import AsyncProtocol
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
+from lava_sleep.kernels import native as native_k
 from lava_sleep.params import PATHWAY_NAMES
 from lava_sleep.processes.ei_network.process import (
     HOST_PORTS,
@@ -57,6 +63,7 @@ from lava_sleep.processes.sleep_controller.models import SleepCore, receive_comm
 from lava_sleep.processes.sleep_controller.process import (
     SleepController,
 )
+from lava_sleep.reference import ReferenceSimulator
 
 _SYN_ATTR = {"XE": "xe", "EE": "ee", "EI": "ei", "IE": "ie"}
 
@@ -130,6 +137,23 @@ class _FusedIO:
         pass
 
 
+class _NativeIO(_FusedIO):
+    """SleepCore access to the compiled kernel's magnitudes: reads give contiguous (post, pre)
+    copies (the same summation order as the NumPy path); the decay already ran in place."""
+
+    def __init__(self, net):
+        self.net = net
+
+    def read(self, name):
+        return np.ascontiguousarray(self.net.magnitudes(name))
+
+    def write(self, name, m):
+        pass
+
+    def write_mask(self, name, mask):
+        pass
+
+
 class AbstractEINetworkFusedModel(PyAsyncProcessModel):
     """All populations of the network in one Lava process (types in subclasses).
 
@@ -139,6 +163,10 @@ class AbstractEINetworkFusedModel(PyAsyncProcessModel):
     peers are the host pipes, which carry their own flow control). Network time
     is the model's own step counter ``t``. State lives in plain arrays during a
     run and is published to the Vars (for ``Var.get``) when the run returns.
+
+    ``proc_params["fused_kernel"]`` picks the step: "numpy" (:meth:`step`, the
+    NumPy cores) or "native" (:meth:`step_native`, the compiled kernel); "auto"
+    is native when the kernel can be built on this machine.
     """
 
     img_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.float64)
@@ -158,18 +186,46 @@ class AbstractEINetworkFusedModel(PyAsyncProcessModel):
         params, seed = p["params"], p["seed"]
         self.n_e, self.n_i = params.network.n_exc, params.network.n_inh
         self.plastic = params.network.plastic_pathways
-        # one LifCore for E and I together: global neuron indices 0..n_e+n_i-1
-        self.lif = LifCore(params, seed, 0, self.n_e + self.n_i, self.FIXED)
-        self.syn = {n: SynapseCore(params, n, seed, self.FIXED) for n in PATHWAY_NAMES}
         self.enc = EncoderCore(params, seed)
-        self.sleep = SleepCore(params, seed, p["init"], self.FIXED)
+        self.kernel = self._resolve_kernel(p.get("fused_kernel", "auto"))
+        if self.kernel == "numpy":
+            # one LifCore for E and I together: global neuron indices 0..n_e+n_i-1
+            self.lif = LifCore(params, seed, 0, self.n_e + self.n_i, self.FIXED)
+            self.syn = {n: SynapseCore(params, n, seed, self.FIXED) for n in PATHWAY_NAMES}
+            limit_blas_threads()
+        settle = self._native_settle if self.kernel == "native" else None
+        self.sleep = SleepCore(params, seed, p["init"], self.FIXED, settle=settle)
         self.chunk_left = 0
         self.learn = self.record = self.sleep_on = False
         self.ready = False
         self.t = 0
-        limit_blas_threads()
 
+    def _resolve_kernel(self, kernel: str) -> str:
+        if kernel == "numpy":
+            return kernel
+        try:
+            native_k.load(self._native_mode())
+        except native_k.NativeBuildError:
+            if kernel == "native":
+                raise
+            return "numpy"
+        return "native"
+
+    def _native_mode(self) -> str:
+        return "fixed" if self.FIXED else "float64"
+
+    # -- state ------------------------------------------------------------------------------
     def _setup(self):
+        n_x = self.enc.n
+        self.x_parts = {"X": slice(0, n_x), "E": slice(n_x, n_x + self.n_e), "I": slice(n_x + self.n_e, None)}
+        self.y_parts = {"E": slice(0, self.n_e), "I": slice(self.n_e, None)}
+        if self.kernel == "native":
+            self._setup_native()
+        else:
+            self._setup_numpy()
+        self.ready = True
+
+    def _setup_numpy(self):
         init = self.proc_params["init"]
         dtype = self.lif.dtype
         self.syn_state = {}
@@ -185,71 +241,120 @@ class AbstractEINetworkFusedModel(PyAsyncProcessModel):
             # population traces, one array each for pre (X|E|I) and post (E|I) traces
             x=np.zeros(self.enc.n + self.n_e + self.n_i, dtype), y=np.zeros(self.n_e + self.n_i, dtype),
             count=np.zeros(self.n_e, np.int64), wake_t=0, thresholds=np.zeros(self.enc.n, np.int64))
-        n_x = self.enc.n
-        self.x_parts = {"X": slice(0, n_x), "E": slice(n_x, n_x + self.n_e), "I": slice(n_x + self.n_e, None)}
-        self.y_parts = {"E": slice(0, self.n_e), "I": slice(self.n_e, None)}
         self.io = _FusedIO(self.syn_state)
-        self.ready = True
+
+    def _setup_native(self):
+        """State in a NativeNetwork, initialised from the oracle's initial state; the C call
+        structure points at the count row, the current thresholds and one-row spike records."""
+        p = self.proc_params
+        ref = ReferenceSimulator(p["params"], p["seed"], mode="fixed" if self.FIXED else "float",
+                                 init=p["init"])
+        net = native_k.NativeNetwork(native_k.MemberConsts.from_reference(ref), self._native_mode(),
+                                     keep_drive=True)
+        net.load_state_dict(ref.state_dict())
+        n = self.n_e + self.n_i
+        self.net = net
+        self.st = SimpleNamespace(count=np.zeros(self.n_e, np.int64), wake_t=0,
+                                  thresholds=np.zeros(self.enc.n, np.int64), x=net.x, y=net.y,
+                                  rec_x=np.zeros(self.enc.n, np.uint8), rec_n=np.zeros(n, np.uint8),
+                                  rec_asleep=np.zeros(1, np.uint8))
+        call = self.call = native_k.CallC()
+        for field in ("count", "thresholds", "rec_x", "rec_n", "rec_asleep"):
+            setattr(call, {"count": "counts", "thresholds": "thr"}.get(field, field),
+                    getattr(self.st, field).ctypes.data)
+        self.io = _NativeIO(net)
+        self.acc_static = {n: np.zeros(net.m[n].shape[::-1], net.dtype)
+                           for n in PATHWAY_NAMES if n not in self.plastic}
+
+    def _native_settle(self, name, m, t_key, k_steps):
+        """SleepCore.settle on the compiled kernel's state (in place)."""
+        if int(self.net.counters[0]) != t_key:
+            raise RuntimeError(f"native kernel at step {int(self.net.counters[0])}, decay keyed {t_key}")
+        self.net.decay(name, k_steps)
+        return np.ascontiguousarray(self.net.magnitudes(name)), self.net.mask_of(name)
 
     def _publish(self):
         """Expose the state to Var.get (views, no copies)."""
         st, n_e = self.st, self.n_e
+        if self.kernel == "native":
+            net = self.net
+            neurons, drives = net, net.drives()
+            syn = {n: (net.magnitudes(n), net.mask[n].T,
+                       net.acc[n].T if n in self.plastic else self.acc_static[n]) for n in PATHWAY_NAMES}
+        else:
+            neurons, drives = st, st.a_buff
+            syn = {n: (ss.weights, ss.mask, ss.acc) for n, ss in self.syn_state.items()}
         for var in ("u", "v", "a"):
-            arr = getattr(st, var)
+            arr = getattr(neurons, var)
             setattr(self, f"{var}_E", arr[:n_e])
             setattr(self, f"{var}_I", arr[n_e:])
         self.count_E = st.count
         self.wake_t = np.array([st.wake_t], dtype=np.int64)
-        for n, ss in self.syn_state.items():
-            setattr(self, f"w_{n}", ss.weights)
-            setattr(self, f"mask_{n}", ss.mask)
-            setattr(self, f"acc_{n}", ss.acc)
-            setattr(self, f"a_buff_{n}", st.a_buff[n])
+        for n, (w, mask, acc) in syn.items():
+            setattr(self, f"w_{n}", w)
+            setattr(self, f"mask_{n}", mask)
+            setattr(self, f"acc_{n}", acc)
+            setattr(self, f"a_buff_{n}", drives[n])
         for p, sl in self.x_parts.items():
             setattr(self, f"x_{p}", st.x[sl])
         for p, sl in self.y_parts.items():
             setattr(self, f"y_{p}", st.y[sl])
 
+    # -- running ----------------------------------------------------------------------------
     def run_async(self):
         if not self.ready:
             self._setup()
+        step = self.step_native if self.kernel == "native" else self.step
         for _ in range(self.num_steps):
-            self.step()
+            step()
             self.t += 1
         self._publish()
 
-    def step(self):
-        """One network step at global step ``self.t`` (order in the module docstring)."""
-        st, sc, syn, ss = self.st, self.sleep, self.syn, self.syn_state
+    def _begin_step(self) -> tuple[bool, bool]:
+        """1. Host command at a chunk start, schedule; the image's thresholds at its first step.
+        Returns (asleep, image_end)."""
+        st = self.st
         if self.chunk_left == 0:
             self.chunk_left, self.learn, self.record, self.sleep_on = receive_command(self.cmd_in)
         self.chunk_left -= 1
-        asleep, image_end = sc.begin_step(self.sleep_on)
-        t = self.t
-        # 2. encoder
-        if asleep:
-            sx = np.zeros(self.enc.n, dtype=bool)
-        else:
-            if self.enc.needs_image(st.wake_t):
-                st.thresholds = self.enc.thresholds(self.img_in.recv())
-            sx = self.enc.spikes(st.wake_t, st.thresholds)
-            st.wake_t += 1
-        # 3. neurons (drive of step t-1; E sums XE, EE, IE in the InPort's order)
-        ab = st.a_buff
-        drive = np.concatenate([ab["XE"] + ab["EE"] + ab["IE"], ab["EI"]])
-        st.u, st.v, st.a, s_n = self.lif.step(st.u, st.v, st.a, drive, t, asleep)
-        se, si = s_n[:self.n_e], s_n[self.n_e:]
+        asleep, image_end = self.sleep.begin_step(self.sleep_on)
+        if not asleep and self.enc.needs_image(st.wake_t):
+            st.thresholds[:] = self.enc.thresholds(self.img_in.recv())
+        return asleep, image_end
+
+    def _end_step(self, sx, s_n, asleep: bool, image_end: bool) -> None:
+        """Image-end counts, spike records and 6. the controller's management work."""
+        st = self.st
         if not asleep:
-            st.count += se
+            st.wake_t += 1
             if image_end:
                 self.counts_out.send(st.count.astype(np.float64))
                 st.count[:] = 0
         if self.record:
             self.rec_x.send(sx)
-            self.rec_e.send(se)
-            self.rec_i.send(si)
+            self.rec_e.send(s_n[:self.n_e])
+            self.rec_i.send(s_n[self.n_e:])
+        if self.sleep.needs_post():
+            status = self.sleep.end_step(self.t, self.io)
+            if status is not None:
+                self.status_out.send(status)
+
+    def step(self):
+        """One network step at global step ``self.t`` with the NumPy cores (order in the module
+        docstring)."""
+        st, syn, ss = self.st, self.syn, self.syn_state
+        asleep, image_end = self._begin_step()
+        t = self.t
+        # 2. encoder
+        sx = np.zeros(self.enc.n, dtype=bool) if asleep else self.enc.spikes(st.wake_t, st.thresholds)
+        # 3. neurons (drive of step t-1; E sums XE, EE, IE in the InPort's order)
+        ab = st.a_buff
+        drive = np.concatenate([ab["XE"] + ab["EE"] + ab["IE"], ab["EI"]])
+        st.u, st.v, st.a, s_n = self.lif.step(st.u, st.v, st.a, drive, t, asleep)
+        if not asleep:
+            st.count += s_n[:self.n_e]
         # 4. propagation with the weights before learning
-        s = {"X": sx, "E": se, "I": si}
+        s = {"X": sx, "E": s_n[:self.n_e], "I": s_n[self.n_e:]}
         for n in PATHWAY_NAMES:
             ab[n] = syn[n].propagate(ss[n].weights, s[n[0]])
         # 5. STDP on population traces (decayed: spikes strictly before t)
@@ -263,11 +368,19 @@ class AbstractEINetworkFusedModel(PyAsyncProcessModel):
                        core.active(self.learn, asleep))
         st.x = core0.add_spikes(xd, np.concatenate([sx, s_n]))
         st.y = core0.add_spikes(yd, s_n)
-        # 6. controller management work (the graph model's post-learning phase)
-        if sc.needs_post():
-            status = sc.end_step(t, self.io)
-            if status is not None:
-                self.status_out.send(status)
+        self._end_step(sx, s_n, asleep, image_end)
+
+    def step_native(self):
+        """One network step at global step ``self.t`` with the compiled kernel: input spikes,
+        neurons, propagation and STDP (2.-5.) in one ``ls_step`` call."""
+        st, call = self.st, self.call
+        asleep, image_end = self._begin_step()
+        call.learn, call.rec_cap = int(self.learn), int(self.record)
+        self.net.step(call, asleep)
+        if self.record:
+            self._end_step(st.rec_x.astype(bool), st.rec_n.astype(bool), asleep, image_end)
+        else:
+            self._end_step(None, None, asleep, image_end)
 
 
 def _fused_state_types(fixed: bool) -> dict:

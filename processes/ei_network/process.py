@@ -22,11 +22,14 @@ Two ProcessModels implement it (lava_sleep.processes.ei_network.models):
 * the *graph* model (a SubProcessModel, tags ``floating_pt`` and ``fixed_pt``)
   builds the sub-Processes above; each then runs its own tagged model;
 * the *fused* models (``floating_pt`` / ``fixed_pt``) compute all populations in
-  one Lava process with the same NumPy cores, in the same order, so they are
-  equal to the graph model value for value while avoiding Lava's per-process,
-  per-step messaging. They run on Lava's AsyncProtocol: a single process has
-  no peer to synchronise with, so one ``RunSteps(n)`` loops over n network steps
-  inside the process without the runtime's per-step phase handshake.
+  one Lava process, avoiding Lava's per-process, per-step messaging. They run on
+  Lava's AsyncProtocol: a single process has no peer to synchronise with, so one
+  ``RunSteps(n)`` loops over n network steps inside the process without the
+  runtime's per-step phase handshake. A step is computed either by the same
+  NumPy cores as the graph's models, in the same order (``fused_kernel="numpy"``),
+  or by the compiled kernel that the torch engine also uses
+  (``fused_kernel="native"``, the default where a C compiler exists). Both equal
+  the graph model: bit for bit in fixed point, spike for spike in float64.
 
 Select with ``Loihi2SimCfg(select_tag=TAG, select_sub_proc_model=True)`` (graph)
 or ``select_sub_proc_model=False`` (fused); see :func:`run_config`.
@@ -70,6 +73,9 @@ HOST_PORTS = {
 PIPE_SIZES = {"img_in": IMAGE_PIPE, "cmd_in": CMD_PIPE, "counts_out": COUNT_PIPE,
               "status_out": STATUS_PIPE, "rec_x": REC_PIPE, "rec_e": REC_PIPE, "rec_i": REC_PIPE}
 
+#: Step implementations of the fused model (see EINetwork).
+FUSED_KERNELS = ("auto", "native", "numpy")
+
 #: Population traces: x_* are pre traces (tau_plus), y_* post traces (tau_minus).
 TRACES = ("x_X", "x_E", "x_I", "y_E", "y_I")
 
@@ -94,12 +100,18 @@ class EINetwork(AbstractProcess):
         params: the model (sizes, pathways, neuron, STDP, sleep, fixed point).
         seed: run seed of every random stream.
         init: masks and initial magnitudes (default: ``build_network(params, seed)``).
+        fused_kernel: how the fused model computes a step: "native" (the compiled kernel of
+            lava_sleep.kernels.native; needs a C compiler), "numpy" (the NumPy cores of the
+            sub-Processes' models) or "auto" (native when a C compiler exists, else numpy).
+            The graph model ignores it.
     """
 
     def __init__(self, *, params: ModelParams, seed: int, init: NetworkInit | None = None,
-                 name: str | None = None):
+                 fused_kernel: str = "auto", name: str | None = None):
+        if fused_kernel not in FUSED_KERNELS:
+            raise ValueError(f"fused_kernel must be one of {FUSED_KERNELS}, got {fused_kernel!r}")
         init = init if init is not None else build_network(params, seed)
-        super().__init__(params=params, seed=seed, init=init, name=name)
+        super().__init__(params=params, seed=seed, init=init, fused_kernel=fused_kernel, name=name)
         sizes = params.sizes()
         n_x, n_e, n_i = sizes["X"], sizes["E"], sizes["I"]
         # host links

@@ -69,9 +69,13 @@ class SleepCore:
         params: ModelParams. seed: run seed. init: NetworkInit (initial masks and
         float magnitudes). fixed: use the fixed-point decay (linear form, integer
         magnitudes in weight LSB, stochastic rounding with 2**-decay_frac_bits).
+        settle: optional replacement of :meth:`settle` with the same signature and
+        result (the fused model's compiled kernel settles the block in its own state).
     """
 
-    def __init__(self, params, seed: int, init, fixed: bool):
+    def __init__(self, params, seed: int, init, fixed: bool, settle=None):
+        if settle is not None:
+            self.settle = settle
         self.params = params
         self.seed = int(seed)
         self.fixed = fixed

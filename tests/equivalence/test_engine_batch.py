@@ -18,7 +18,8 @@ import torch
 
 from lava_sleep import rng
 from lava_sleep.backends import BackendError, make_simulator
-from lava_sleep.engine import TorchSimulator, native
+from lava_sleep.engine import TorchSimulator
+from lava_sleep.kernels import native
 from lava_sleep.reference import ReferenceSimulator
 
 IMPLS = ("native", "torch")

@@ -50,14 +50,14 @@ def run_oracle(p: P.ModelParams, seed: int, mode: str, images: np.ndarray, **kw)
     return out, sim.state_dict()
 
 
-def run_lava(p: P.ModelParams, seed: int, mode: str, model: str, image_calls, **kw):
+def run_lava(p: P.ModelParams, seed: int, mode: str, model: str, image_calls, fused_kernel="auto", **kw):
     """Run a LavaSimulator over a list of image batches (one run() each); always closes it.
 
     Returns (list of RunOutput, state_dict after the last call).
     """
     from lava_sleep.lava_backend import LavaSimulator
 
-    sim = LavaSimulator(p, seed, mode=mode, model=model)
+    sim = LavaSimulator(p, seed, mode=mode, model=model, fused_kernel=fused_kernel)
     try:
         outs = [sim.run_one(imgs, record_spikes=True, **kw) for imgs in image_calls]
         return outs, sim.state_dict()

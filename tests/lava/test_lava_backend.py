@@ -68,6 +68,25 @@ def test_lava_backend_argument_errors():
         make_simulator("lava-fixed", [active_params("float")], [1])
 
 
+def test_fused_kernel_choice_and_errors(monkeypatch):
+    from lava_sleep.kernels import native
+    from lava_sleep.lava_backend import LavaSimulator
+
+    p = active_params()
+    with pytest.raises(BackendError, match="fused_kernel must be one of auto, native, numpy"):
+        LavaSimulator(p, 1, model="fused", fused_kernel="cuda")
+    assert LavaSimulator(p, 1, model="graph").fused_kernel is None
+    assert LavaSimulator(p, 1, model="fused", fused_kernel="numpy").fused_kernel == "numpy"
+    expected = "native" if native.available() else "numpy"
+    assert LavaSimulator(p, 1, model="fused").fused_kernel == expected
+    # without a compiler: auto falls back to NumPy, an explicit native request is one clear error
+    monkeypatch.setattr(native, "_libs", {})
+    monkeypatch.setattr(native, "compiler", lambda: None)
+    assert LavaSimulator(p, 1, model="fused").fused_kernel == "numpy"
+    with pytest.raises(BackendError, match="compiled kernel is unavailable: no C compiler found"):
+        LavaSimulator(p, 1, model="fused", fused_kernel="native")
+
+
 @pytest.mark.lava
 @pytest.mark.timeout(LAVA_TIMEOUT)
 def test_backends_run_and_leave_nothing_behind():

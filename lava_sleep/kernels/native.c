@@ -1,9 +1,13 @@
 /*
- * lava-sleep native CPU kernel of the torch engine (lava_sleep/engine/native.py builds and loads it).
+ * lava-sleep compiled kernel (lava_sleep/kernels/native.py builds and loads it). Two users:
  *
- * One call of ls_run() simulates ONE batch member over a slice of images exactly as
- * lava_sleep/reference.py (the NumPy oracle) does: wake steps, the sleep schedule with decay
- * blocks and early wake-up, trace STDP with learning epochs. The model is docs/model.md; every
+ *  - the torch engine's native CPU path: one call of ls_run() simulates ONE batch member over a
+ *    slice of images exactly as lava_sleep/reference.py (the NumPy oracle) does: wake steps, the
+ *    sleep schedule with decay blocks and early wake-up, trace STDP with learning epochs;
+ *  - the fused Lava ProcessModel (lava_sleep/processes/ei_network): ls_step() runs one network step
+ *    (wake or asleep) and ls_decay() settles one sleep decay block of one pathway, while the
+ *    ProcessModel keeps the schedule (SleepCore) and the host messaging.
+ * The model is docs/model.md; every
  * formula below names the kernel function of lava_sleep/kernels it mirrors, operation for
  * operation (same order of floating-point operations, same integer rounding), so that
  *
@@ -118,6 +122,8 @@ typedef struct {
     real_t *x;            /* pre traces X (nx), E (ne), I (ni) */
     real_t *y;            /* post traces E (ne), I (ni) */
     int64_t *counters;    /* t, wake_t, n_episodes, sleep_steps_total */
+    real_t *drive;        /* NULL or (3 ne + ni): unshifted partial drives XE, EE, IE, EI kept after
+                           * the step (the fused Lava model publishes them per pathway) */
     path_t path[4];       /* XE, EE, EI, IE */
 } member_t;
 
@@ -743,94 +749,131 @@ static int sleep_episode(ctx_t *c) {
     return 0;
 }
 
+/* ---- per-call context: constants in real_t, scratch buffers, synapse lists ---------------- */
+/* Synapse lists are built for the plastic pathways whose bit is set in list_bits. Returns 0, or
+ * -3 when memory is short (ctx_free must still be called). */
+static int ctx_init(ctx_t *c, member_t *M, call_t *C, int list_bits) {
+    memset(c, 0, sizeof(*c));
+    c->M = M;
+    c->C = C;
+    c->nn = M->ne + M->ni;
+    c->ns = M->nx + c->nn;
+    c->soff[POP_X] = 0;
+    c->soff[POP_E] = M->nx;
+    c->soff[POP_I] = M->nx + M->ne;
+    c->yoff[POP_E] = 0;
+    c->yoff[POP_I] = M->ne;
+#if !defined(LS_FIXED)
+    c->k_u = (real_t)M->k_u;
+    c->k_v = (real_t)M->k_v;
+    c->k_a = (real_t)M->k_a;
+    c->gain = (real_t)M->gain;
+    c->v_thresh = (real_t)M->v_thresh;
+    c->v_reset = (real_t)M->v_reset;
+    c->v_min = (real_t)M->v_min;
+    c->v_max = (real_t)M->v_max;
+    c->a_min = (real_t)M->a_min;
+    c->a_max = (real_t)M->a_max;
+    c->delta_a = (real_t)M->delta_a;
+    c->bias = (real_t)M->bias;
+    c->noise_wake = (real_t)M->noise_wake;
+    c->noise_sleep = (real_t)M->noise_sleep;
+    c->k_plus = (real_t)M->k_plus;
+    c->k_minus = (real_t)M->k_minus;
+#endif
+    int64_t maxpost = M->ne > M->ni ? M->ne : M->ni;
+    c->s = (uint8_t *)calloc((size_t)c->ns, 1);
+    c->list = (int64_t *)calloc((size_t)c->ns, sizeof(int64_t));
+    c->work = M->drive ? M->drive : (real_t *)calloc((size_t)(3 * M->ne + M->ni + 1), sizeof(real_t));
+    c->row_sum = (double *)calloc((size_t)maxpost + 1, sizeof(double));
+    c->row_log = (double *)calloc((size_t)maxpost + 1, sizeof(double));
+    int ok = c->s && c->list && c->work && c->row_sum && c->row_log;
+    size_t max_syn = 1;
+    for (int p = 0; p < 4; p++)
+        if ((list_bits >> p & 1) && M->path[p].plastic
+            && (size_t)(M->path[p].n_pre * M->path[p].n_post) + 1 > max_syn)
+            max_syn = (size_t)(M->path[p].n_pre * M->path[p].n_post) + 1;
+    if (ok && list_bits) {
+        c->syn_buf = (int64_t *)malloc(max_syn * sizeof(int64_t));
+        ok = c->syn_buf != NULL;
+    }
+    for (int p = 0; p < 4 && ok; p++) {
+        if (!(list_bits >> p & 1) || !M->path[p].plastic) continue;
+        size_t n = (size_t)(M->path[p].n_pre * M->path[p].n_post) + 1;
+        c->syn_i[p] = (int32_t *)malloc(n * sizeof(int32_t));
+        c->syn_j[p] = (int32_t *)malloc(n * sizeof(int32_t));
+        ok = c->syn_i[p] && c->syn_j[p];
+        if (ok) build_synapse_list(c, p);
+    }
+    return ok ? 0 : -3;
+}
+
+static void ctx_free(ctx_t *c) {
+    free(c->s);
+    free(c->list);
+    if (!c->M->drive) free(c->work);
+    free(c->row_sum);
+    free(c->row_log);
+    free(c->syn_buf);
+    for (int p = 0; p < 4; p++) {
+        free(c->syn_i[p]);
+        free(c->syn_j[p]);
+    }
+}
+
 /* ---- ReferenceSimulator.run for one member ------------------------------------------------- */
 int64_t ls_run(member_t *M, call_t *C) {
     ctx_t c;
-    memset(&c, 0, sizeof(c));
-    c.M = M;
-    c.C = C;
-    c.nn = M->ne + M->ni;
-    c.ns = M->nx + c.nn;
-    c.soff[POP_X] = 0;
-    c.soff[POP_E] = M->nx;
-    c.soff[POP_I] = M->nx + M->ne;
-    c.yoff[POP_E] = 0;
-    c.yoff[POP_I] = M->ne;
-#if !defined(LS_FIXED)
-    c.k_u = (real_t)M->k_u;
-    c.k_v = (real_t)M->k_v;
-    c.k_a = (real_t)M->k_a;
-    c.gain = (real_t)M->gain;
-    c.v_thresh = (real_t)M->v_thresh;
-    c.v_reset = (real_t)M->v_reset;
-    c.v_min = (real_t)M->v_min;
-    c.v_max = (real_t)M->v_max;
-    c.a_min = (real_t)M->a_min;
-    c.a_max = (real_t)M->a_max;
-    c.delta_a = (real_t)M->delta_a;
-    c.bias = (real_t)M->bias;
-    c.noise_wake = (real_t)M->noise_wake;
-    c.noise_sleep = (real_t)M->noise_sleep;
-    c.k_plus = (real_t)M->k_plus;
-    c.k_minus = (real_t)M->k_minus;
-#endif
-    int64_t maxpost = M->ne > M->ni ? M->ne : M->ni;
-    c.s = (uint8_t *)calloc((size_t)c.ns, 1);
-    c.list = (int64_t *)calloc((size_t)c.ns, sizeof(int64_t));
-    c.work = (real_t *)calloc((size_t)(3 * M->ne + M->ni + 1), sizeof(real_t));
-    c.row_sum = (double *)calloc((size_t)maxpost + 1, sizeof(double));
-    c.row_log = (double *)calloc((size_t)maxpost + 1, sizeof(double));
     C->n_eps = C->steps = C->sleep_steps = C->status = 0;
-    int sleeping = M->sleeping && C->sleep_on, ok = c.s && c.list && c.work && c.row_sum && c.row_log;
-    size_t max_syn = 1;
-    for (int p = 0; p < 4; p++)
-        if (M->path[p].plastic && (size_t)(M->path[p].n_pre * M->path[p].n_post) + 1 > max_syn)
-            max_syn = (size_t)(M->path[p].n_pre * M->path[p].n_post) + 1;
-    if (ok && sleeping) {
-        c.syn_buf = (int64_t *)malloc(max_syn * sizeof(int64_t));
-        ok = c.syn_buf != NULL;
-    }
-    for (int p = 0; p < 4 && ok && sleeping; p++) {
-        if (!M->path[p].plastic) continue;
-        size_t n = (size_t)(M->path[p].n_pre * M->path[p].n_post) + 1;
-        c.syn_i[p] = (int32_t *)malloc(n * sizeof(int32_t));
-        c.syn_j[p] = (int32_t *)malloc(n * sizeof(int32_t));
-        ok = c.syn_i[p] && c.syn_j[p];
-        if (ok) build_synapse_list(&c, p);
-    }
-    if (!ok) {
-        C->status = -3;
-    } else {
-        for (int64_t im = 0; im < C->n_images && C->status == 0; im++) {
-            const int64_t *thr = C->thr + im * M->nx;
-            int64_t *cnt = C->counts + im * M->ne;
-            for (int64_t k = 0; k < C->spi; k++) {
-                if (step(&c, thr, 0, cnt)) {
-                    C->status = -1;
+    int sleeping = M->sleeping && C->sleep_on;
+    C->status = ctx_init(&c, M, C, sleeping ? 0xF : 0);
+    for (int64_t im = 0; im < C->n_images && C->status == 0; im++) {
+        const int64_t *thr = C->thr + im * M->nx;
+        int64_t *cnt = C->counts + im * M->ne;
+        for (int64_t k = 0; k < C->spi; k++) {
+            if (step(&c, thr, 0, cnt)) {
+                C->status = -1;
+                break;
+            }
+            M->counters[1] += 1;
+            if (sleeping && M->counters[1] % M->period == 0) {
+                int r = sleep_episode(&c);
+                if (r) {
+                    C->status = r;
                     break;
-                }
-                M->counters[1] += 1;
-                if (sleeping && M->counters[1] % M->period == 0) {
-                    int r = sleep_episode(&c);
-                    if (r) {
-                        C->status = r;
-                        break;
-                    }
                 }
             }
         }
     }
-    free(c.s);
-    free(c.list);
-    free(c.work);
-    free(c.row_sum);
-    free(c.row_log);
-    free(c.syn_buf);
-    for (int p = 0; p < 4; p++) {
-        free(c.syn_i[p]);
-        free(c.syn_j[p]);
-    }
+    ctx_free(&c);
     return C->status;
+}
+
+/* ---- one network step for the fused Lava model --------------------------------------------
+ * C->thr: thresholds of the current image (ignored when asleep); C->counts: NULL or the E spike
+ * count row this wake step adds to; C->learn; C->rec_cap 0 or 1 with one-row rec buffers. The
+ * schedule (when to sleep, decay blocks) is the caller's; a wake step advances the wake counter. */
+int64_t ls_step(member_t *M, call_t *C, int64_t asleep) {
+    ctx_t c;
+    C->steps = 0;
+    C->status = ctx_init(&c, M, C, 0);
+    if (C->status == 0) {
+        if (step(&c, asleep ? NULL : C->thr, (int)asleep, asleep ? NULL : C->counts)) C->status = -1;
+        else if (!asleep) M->counters[1] += 1;
+    }
+    ctx_free(&c);
+    return C->status;
+}
+
+/* ---- one sleep decay block of K steps on plastic pathway p (ReferenceSimulator._decay) ------
+ * Keys use the step counter M->counters[0], which must already count the block's last step. */
+int64_t ls_decay(member_t *M, int64_t p, int64_t K) {
+    if (p < 0 || p > 3 || !M->path[p].plastic || K < 0 || K > M->block) return -4;
+    ctx_t c;
+    int64_t status = ctx_init(&c, M, NULL, 1 << p);
+    if (status == 0) decay_path(&c, (int)p, K);
+    ctx_free(&c);
+    return status;
 }
 
 /* structure sizes, checked against the ctypes mirrors when the library is loaded */
