@@ -18,8 +18,9 @@ implementations, ``/native`` (compiled kernel, the default where a C compiler
 exists) and ``/numpy`` (NumPy cores).
 
 Writes a JSON list of records ``{backend, fused_kernel, network, batch, steps,
-seconds, network_steps_per_s, synaptic_events_per_s, device}`` (synaptic events
-are not counted here: null) and prints a table with the fused/graph speed-up.
+seconds, network_steps_per_s, synaptic_events_per_s, device, machine,
+sleep_fraction}`` (synaptic events are not counted here: null) and prints a
+table with the fused/graph speed-up.
 """
 
 from __future__ import annotations
@@ -27,13 +28,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import platform
 import sys
 import time
 
 import numpy as np
 
 from lava_sleep import params as params_mod
+from lava_sleep.commands.bench import machine_info
 from lava_sleep.io import atomic_write_bytes
 from lava_sleep.lava_backend import LAVA_BACKENDS, LavaSimulator
 
@@ -87,13 +88,15 @@ def main(argv=None) -> int:
             if b not in best or steps / sec > best[b][0] / best[b][1]:
                 best[b] = (steps, sec)
     records = []
-    device = f"cpu ({platform.processor() or platform.machine()})"
+    machine = machine_info()
+    device = f"cpu ({machine['cpu']}, {machine['cores']} cores)"
     for b in backends:
         steps, sec = best[b]
         records.append({"backend": b.partition("/")[0], "fused_kernel": b.partition("/")[2] or None,
                         "network": args.preset, "batch": 1, "steps": steps,
                         "seconds": sec, "network_steps_per_s": steps / sec,
-                        "synaptic_events_per_s": None, "device": device})
+                        "synaptic_events_per_s": None, "device": device, "machine": machine,
+                        "sleep_fraction": args.sleep_fraction})
     rate = {b: r["network_steps_per_s"] for b, r in zip(backends, records, strict=True)}
     print("\n| backend | steps/s | fused / graph |\n|---|---|---|")
     for b in backends:
