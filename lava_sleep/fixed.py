@@ -26,10 +26,11 @@ Units and widths (Loihi-2 style):
   ``sigma_int = round(sigma * 2**v_frac_bits * 2**NOISE_SHIFT / NORMAL_INT_SD)``;
   ``>>`` is an arithmetic shift (floor), bias -0.5 LSB = -7.6e-6 mV per step.
 * Traces are unsigned ``trace_bits``-bit integers (default 7, max 127): decay
-  ``x <- (x * k_trace) >> 12`` (floor; k_trace = round(4096 * exp(-dt/tau))), then
-  ``+ trace_impulse`` per spike, saturating at 2**trace_bits - 1. Floor rounding
-  makes small traces die slightly faster than the float exponential (Loihi uses
-  stochastic rounding here; we keep it deterministic so traces need no random stream).
+  ``x <- (x * k_trace + r) >> 12`` (k_trace = round(4096 * exp(-dt/tau))) with r
+  uniform in [0, 4096) per trace and step (stochastic rounding, stream TRACE_ROUND,
+  as Loihi decays traces: unbiased, so small traces keep their exponential tail in
+  expectation), then ``+ trace_impulse`` (default 13) per spike, saturating at
+  2**trace_bits - 1.
 * STDP updates accumulate in units of ``2**-dw_frac_bits`` weight LSB and are applied
   every ``t_epoch`` steps with stochastic rounding ``(acc + r) >> dw_frac_bits``,
   r uniform in [0, 2**dw_frac_bits) drawn per synapse (stream STDP_ROUND + pathway).

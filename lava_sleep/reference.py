@@ -110,6 +110,8 @@ class ReferenceSimulator:
         self.pixel_index = np.arange(self.n_x, dtype=np.int64)
         self.flat = {n: np.arange(self.m[n].size, dtype=np.int64).reshape(self.m[n].shape)
                      for n in PATHWAY_NAMES}
+        self.trace_index = {side: {p: off + np.arange(sizes[p], dtype=np.int64) for p, off in offs.items()}
+                            for side, offs in stdp.trace_offsets(sizes).items()}
 
     # -- helpers -----------------------------------------------------------
     def signed_weights(self, name: str) -> np.ndarray:
@@ -145,8 +147,14 @@ class ReferenceSimulator:
 
     def _learn(self, s, active: bool):
         fixed = self.fc
-        xd = {p: stdp.trace_step(x, self.k_plus, fixed) for p, x in self.x.items()}
-        yd = {p: stdp.trace_step(y, self.k_minus, fixed) for p, y in self.y.items()}
+        rx = ry = {}
+        if fixed:
+            kx = rng.key(self.seed, rng.Stream.TRACE_ROUND, self.t, stdp.PRE_TRACES)
+            ky = rng.key(self.seed, rng.Stream.TRACE_ROUND, self.t, stdp.POST_TRACES)
+            rx = {p: stdp.trace_rounding(kx, i) for p, i in self.trace_index["x"].items()}
+            ry = {p: stdp.trace_rounding(ky, i) for p, i in self.trace_index["y"].items()}
+        xd = {p: stdp.trace_step(x, self.k_plus, fixed, rx.get(p)) for p, x in self.x.items()}
+        yd = {p: stdp.trace_step(y, self.k_minus, fixed, ry.get(p)) for p, y in self.y.items()}
         if active:
             for n in self.plastic:
                 pre, post = n[0], n[1]

@@ -52,6 +52,7 @@ class Stream(enum.IntEnum):
     INPUT = 3  # Bernoulli input spikes
     NOISE = 4  # membrane noise
     STDP_ROUND = 5  # stochastic rounding of STDP updates (fixed point); + pathway id
+    TRACE_ROUND = 12  # stochastic rounding of the trace decay (fixed point); draw 0 pre, 1 post
     DECAY = 16  # sleep decay noise / stochastic rounding; + pathway id
     SPLIT = 32  # data splits and shuffles
     SG = 40  # surrogate-gradient baseline (init, sleep noise)

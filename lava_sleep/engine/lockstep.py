@@ -77,6 +77,9 @@ class LockstepImpl:
         self.seeds = np.array(sim.seeds, dtype=np.int64)
         self.nidx = torch.arange(nn, dtype=torch.int64, device=self.dev)
         self.pidx = torch.arange(nx, dtype=torch.int64, device=self.dev)
+        self.trace_index = {side: {p: off + torch.arange(self.pop_size[p], dtype=torch.int64, device=self.dev)
+                                   for p, off in offs.items()}
+                            for side, offs in stdp.trace_offsets(self.pop_size).items()}
         self.barange = torch.arange(B, device=self.dev)
         # fixed-point propagation on CUDA runs in float64 (no integer matmul there); sums of at
         # most 2**w_bits * n_pre are far below 2**53, so the result is exact.
@@ -186,8 +189,15 @@ class LockstepImpl:
     def _learn(self, s, plan, active_t):
         """ReferenceSimulator._learn for every member, learning masked per member."""
         fc = self.fc
-        xd = {p: stdp.trace_step(x, self.k_plus, fc) for p, x in self.x.items()}
-        yd = {p: stdp.trace_step(y, self.k_minus, fc) for p, y in self.y.items()}
+        rx = ry = {}
+        if fc is not None:
+            t = self.counters[:, 0]
+            kx = self._keys(rng.Stream.TRACE_ROUND, t, draw=stdp.PRE_TRACES).to(self.dev)[:, None]
+            ky = self._keys(rng.Stream.TRACE_ROUND, t, draw=stdp.POST_TRACES).to(self.dev)[:, None]
+            rx = {p: stdp.trace_rounding(kx, i) for p, i in self.trace_index["x"].items()}
+            ry = {p: stdp.trace_rounding(ky, i) for p, i in self.trace_index["y"].items()}
+        xd = {p: stdp.trace_step(x, self.k_plus, fc, rx.get(p)) for p, x in self.x.items()}
+        yd = {p: stdp.trace_step(y, self.k_minus, fc, ry.get(p)) for p, y in self.y.items()}
         active = plan["active"]
         if active.any():
             gate = None if active.all() else active_t.to(self.dt)[:, None, None]

@@ -42,6 +42,7 @@ typedef double real_t;
 #define STREAM_INPUT 3u
 #define STREAM_NOISE 4u
 #define STREAM_STDP_ROUND 5u
+#define STREAM_TRACE_ROUND 12u
 #define STREAM_DECAY 16u
 /* rng.NORMAL_INT_CENTER (2 * 65535); rng.NORMAL_INT_SD comes from the build (-DNORMAL_INT_SD=repr) */
 #define NORMAL_INT_CENTER 131070
@@ -448,10 +449,19 @@ static void stdp_apply(ctx_t *c, path_t *P, int p_index, uint64_t epoch) {
 static void learn_step(ctx_t *c, int active) {
     member_t *M = c->M;
     real_t *x = M->x, *y = M->y;
-    /* traces decay (kernels.stdp.trace_step) */
+    /* traces decay (kernels.stdp.trace_step; fixed: stochastic rounding, kernels.stdp.trace_rounding
+     * with the network-wide trace index, which is the position in x and y here) */
 #if defined(LS_FIXED)
-    for (int64_t k = 0; k < c->ns; k++) x[k] = (x[k] * M->i_k_plus) >> 12;
-    for (int64_t k = 0; k < c->nn; k++) y[k] = (y[k] * M->i_k_minus) >> 12;
+    {
+        uint64_t tk = (uint64_t)M->counters[0];
+        uint32_t kx = key4((uint32_t)M->seed, STREAM_TRACE_ROUND, tk, 0);
+        uint32_t ky = key4((uint32_t)M->seed, STREAM_TRACE_ROUND, tk, 1);
+        const int64_t kp = M->i_k_plus, km = M->i_k_minus;
+        for (int64_t k = 0; k < c->ns; k++)
+            x[k] = (x[k] * kp + (int64_t)(hash_idx(kx, (uint32_t)k) >> 20)) >> 12;
+        for (int64_t k = 0; k < c->nn; k++)
+            y[k] = (y[k] * km + (int64_t)(hash_idx(ky, (uint32_t)k) >> 20)) >> 12;
+    }
 #else
     for (int64_t k = 0; k < c->ns; k++) x[k] = x[k] * c->k_plus;
     for (int64_t k = 0; k < c->nn; k++) y[k] = y[k] * c->k_minus;

@@ -4,7 +4,8 @@ Weights are handled as magnitudes ``m = |w| >= 0``; the sign is fixed per
 pathway (so the sign invariant holds by construction). Per step t, with pre
 spikes ``s_j(t)`` and post spikes ``s_i(t)`` of the same step:
 
-1. traces decay: ``x_j <- x_j * k_plus``, ``y_i <- y_i * k_minus`` (:func:`trace_step`);
+1. traces decay: ``x_j <- x_j * k_plus``, ``y_i <- y_i * k_minus`` (:func:`trace_step`; fixed:
+   stochastic rounding with per-trace draws, :func:`trace_rounding`);
 2. the update uses the decayed traces, i.e. spikes strictly before t
    (:func:`stdp_delta`)::
 
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lava_sleep import rng
 from lava_sleep.kernels._xp import xp_of
 
 
@@ -57,11 +59,45 @@ def stdp_rule(params, name: str, fixed_consts=None) -> StdpRule:
     return StdpRule(pw.rule, pf.eta_plus, pf.eta_minus, pw.mu, pf.m_min, pf.m_max, pf.alpha_trace, True)
 
 
-def trace_step(x, keep, fixed_consts=None):
-    """Decay a trace by one step (before the update; spikes are added by :func:`trace_add`)."""
+#: Fraction bits of the fixed trace decay constants (``keep`` = round(4096 exp(-dt/tau))).
+TRACE_DECAY_BITS = 12
+#: ``draw`` of the trace-rounding keys: pre traces (X | E | I) and post traces (E | I).
+PRE_TRACES, POST_TRACES = 0, 1
+
+
+def trace_step(x, keep, fixed_consts=None, r=None):
+    """Decay a trace by one step (before the update; spikes are added by :func:`trace_add`).
+
+    Float: ``x * keep``. Fixed: ``(x * keep + r) >> 12`` with ``r`` in [0, 4096), one independent
+    draw per trace (:func:`trace_rounding`): stochastic rounding, unbiased (the mean of the result
+    is ``x * keep / 4096``), as Loihi decays its traces; floor rounding would cut the tail of small
+    traces and bias STDP (docs/model.md, "Fixed point vs float").
+    """
     if fixed_consts is None:
         return x * keep
-    return (x * keep) >> 12
+    if r is None:
+        raise ValueError("the fixed-point trace decay needs its rounding draws r (trace_rounding)")
+    return (x * keep + r) >> TRACE_DECAY_BITS
+
+
+def trace_offsets(sizes) -> dict[str, dict[str, int]]:
+    """Where each population's traces sit in the network-wide vectors indexed by
+    :func:`trace_rounding`: ``{"x": {"X": 0, "E": n_x, "I": n_x + n_e}, "y": {"E": 0, "I": n_e}}``
+    (``sizes`` as ``ModelParams.sizes()``)."""
+    nx, ne = sizes["X"], sizes["E"]
+    return {"x": {"X": 0, "E": nx, "I": nx + ne}, "y": {"E": 0, "I": ne}}
+
+
+def trace_rounding(k, index):
+    """Rounding draws of the fixed trace decay, in [0, 4096): ``uniform_u32(k, index) >> 20``.
+
+    ``k = rng.key(seed, Stream.TRACE_ROUND, t, which)`` at global step ``t`` (one key per batch
+    member: an array broadcasting against ``index``), ``which`` is :data:`PRE_TRACES` or
+    :data:`POST_TRACES`; ``index`` is the trace's position in the network-wide vector (pre: X,
+    then E, then I; post: E, then I), so every copy of a population's trace (the Lava graph model
+    keeps one per plastic synapse) draws the same bits.
+    """
+    return rng.uniform_u32(k, index) >> (32 - TRACE_DECAY_BITS)
 
 
 def trace_add(x, s, fixed_consts=None):

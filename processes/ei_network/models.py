@@ -359,8 +359,8 @@ class AbstractEINetworkFusedModel(PyAsyncProcessModel):
             ab[n] = syn[n].propagate(ss[n].weights, s[n[0]])
         # 5. STDP on population traces (decayed: spikes strictly before t)
         core0 = syn["XE"]
-        xd = core0.decay_pre(st.x)
-        yd = core0.decay_post(st.y)
+        xd = core0.decay_pre(st.x, t, offset=0)  # all pre traces X | E | I
+        yd = core0.decay_post(st.y, t, offset=0)  # all post traces E | I
         xp, yp = self.x_parts, self.y_parts
         for n in self.plastic:
             core = syn[n]

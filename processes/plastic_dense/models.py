@@ -103,6 +103,12 @@ class SynapseCore:
         self.shape = None
         self.flat = None
         self.round_keys = KeyCache(seed, rng.Stream.STDP_ROUND + self.index)
+        # fixed trace decay: stochastic rounding keyed by step, indexed network-wide
+        offsets = stdp_k.trace_offsets(params.sizes())
+        self.trace_offset = (offsets["x"][pw.pre], offsets["y"][pw.post])
+        self.trace_keys = (KeyCache(seed, rng.Stream.TRACE_ROUND, stdp_k.PRE_TRACES),
+                           KeyCache(seed, rng.Stream.TRACE_ROUND, stdp_k.POST_TRACES))
+        self._trace_idx = {}
         self._csc_mask = None  # mask object that self._csc was built from
         self._csc = []
 
@@ -131,11 +137,25 @@ class SynapseCore:
         return -d if self.sign < 0 else d
 
     # -- traces ----------------------------------------------------------------
-    def decay_pre(self, x):
-        return stdp_k.trace_step(x, self.k_plus, self.fc)
+    def decay_pre(self, x, t: int, offset: int | None = None):
+        """Pre traces after the decay of step ``t``; ``offset``: index of ``x[0]`` among all pre
+        traces (X | E | I; default: this pathway's pre population)."""
+        return self._decay_trace(x, self.k_plus, t, stdp_k.PRE_TRACES, offset)
 
-    def decay_post(self, y):
-        return stdp_k.trace_step(y, self.k_minus, self.fc)
+    def decay_post(self, y, t: int, offset: int | None = None):
+        """Post traces after the decay of step ``t`` (``offset`` among E | I, default: this
+        pathway's post population)."""
+        return self._decay_trace(y, self.k_minus, t, stdp_k.POST_TRACES, offset)
+
+    def _decay_trace(self, x, keep, t: int, which: int, offset: int | None):
+        r = None
+        if self.fixed:  # stdp_k.trace_rounding through the uint32 fast path
+            off = self.trace_offset[which] if offset is None else offset
+            idx = self._trace_idx.get((off, len(x)))
+            if idx is None:
+                idx = self._trace_idx[(off, len(x))] = off + np.arange(len(x), dtype=np.int64)
+            r = rng.uniform_u32_np(self.trace_keys[which](t), idx) >> (32 - stdp_k.TRACE_DECAY_BITS)
+        return stdp_k.trace_step(x, keep, self.fc, r)
 
     def add_spikes(self, x, s):
         return stdp_k.trace_add(x, s.astype(self.dtype), self.fc)
@@ -369,8 +389,8 @@ class AbstractPlasticDenseModel(PyLoihiProcessModel):
         s_post = self.s_in_bap.recv()
         ctrl = self.ctrl_in.recv()
         t = self.t0 + self.time_step - 1
-        x = core.decay_pre(self.x_pre)
-        y = core.decay_post(self.y_post)
+        x = core.decay_pre(self.x_pre, t)
+        y = core.decay_post(self.y_post, t)
         core.learn(self, s_pre, s_post, x, y, t, core.active(bool(ctrl[CTRL_LEARN]), bool(ctrl[CTRL_ASLEEP])))
         self.x_pre = core.add_spikes(x, s_pre)
         self.y_post = core.add_spikes(y, s_post)

@@ -12,7 +12,9 @@ Spiking phase of step t (Lava Dense semantics: one step of delay):
    (the back-propagated spikes of the post population);
 3. ``a_buff <- sign * m @ s(t)`` with the weights *before* this step's learning
    (fixed: ``sign * (m @ s) << shift_P``, integer u units);
-4. traces decay (``x <- x k_plus``, ``y <- y k_minus``; fixed ``(x k) >> 12``), and if
+4. traces decay (``x <- x k_plus``, ``y <- y k_minus``; fixed ``(x k + r) >> 12`` with
+   r = uniform_u32(key(seed, TRACE_ROUND, t, 0 pre / 1 post), network-wide trace index) >> 20,
+   stochastic rounding: every copy of a population's trace draws the same bits), and if
    learning is active (controller ``learn`` bit, and awake or ``learn_in_sleep``)::
 
        stdp:    dm_ij = eta+ x_j s_i (m_max - m)^mu  -  eta- y_i s_j m^mu

@@ -43,16 +43,16 @@ def cfg(base: P.ModelParams, sleep=None, stdp=None, pathways=None) -> P.ModelPar
 FIXED = {
     "neuron-full-episodes": (dict(fraction=0.3, period=100, form="linear", target="neuron", block=7,
                                   tol=0.0, lam=0.999), {}, {}, {"full"}),
-    "group-early-wake": (dict(fraction=0.3, period=100, form="linear", target="group", block=5, tol=0.01,
-                              lam=0.999), {}, {}, {"early"}),
+    "group-early-wake": (dict(fraction=0.3, period=100, form="linear", target="group", block=5, tol=0.0125,
+                              lam=0.999), {}, {}, {"early", "early-after-blocks", "full"}),
     "static-prune-epoch4-vogels-mu1": (
         dict(fraction=0.25, period=120, form="linear", target="static", block=6, tol=0.0, lam=0.995,
              w_floor=0.1, prune=True),
         dict(t_epoch=4), {"XE": dict(w_init_jitter=0.5, mu=1.0), "IE": dict(plastic=True, rule="vogels")},
         {"pruned"}),
     "neuron-no-sleep-stdp-plastic-EI": (
-        dict(fraction=0.5, period=60, form="linear", target="neuron", block=10, tol=0.005, lam=0.998),
-        dict(learn_in_sleep=False), {"EI": dict(plastic=True)}, {"early", "early-after-blocks", "full"}),
+        dict(fraction=0.5, period=60, form="linear", target="neuron", block=10, tol=0.01, lam=0.998),
+        dict(learn_in_sleep=False), {"EI": dict(plastic=True)}, {"early", "full"}),
 }
 FLOAT = {
     "log-neuron-noise": (dict(fraction=0.3, period=100, form="log", target="neuron", block=7, tol=0.0,

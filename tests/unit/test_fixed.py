@@ -51,15 +51,15 @@ def test_noise_multipliers(fc):
 
 
 def test_traces_and_widths(fc):
-    assert fc.trace_impulse == 32
+    assert fc.trace_impulse == 13
     assert fc.trace_max == 127  # 7 bits
     assert fc.dw_frac_bits == 16
     assert fc.decay_frac_bits == 24
 
 
 @pytest.mark.parametrize(("name", "m_max", "eta_p", "eta_m"),
-                         [("XE", 136, 2796, 2936), ("EE", 136, 2796, 2936), ("EI", 204, 2796, 2936),
-                          ("IE", 204, 2796, 2936)])
+                         [("XE", 136, 6883, 7227), ("EE", 136, 6883, 7227), ("EI", 204, 6883, 7227),
+                          ("IE", 204, 6883, 7227)])
 def test_pathway_constants(fc, name, m_max, eta_p, eta_m):
     """Hand derivation for the paper (gain = r_m dt^2 / (tau_m tau_syn) = 1/30 mV per unit weight).
 
@@ -67,8 +67,8 @@ def test_pathway_constants(fc, name, m_max, eta_p, eta_m):
     XE/EE (w_max 1): 2**shift >= 2184.53 / 255 = 8.57 -> shift 4; EI/IE (w_max 1.5):
     2**shift >= 12.85 -> shift 4. lsb = 16 / 2184.53 = 30 * 16 / 65536 = 0.00732421875.
     m_max = floor(w_max / lsb): 136 (w_max 1) and 204 (w_max 1.5).
-    eta (mu = 0) in 2**-16 LSB per trace unit: eta * 65536 / (32 * lsb):
-    0.01 -> 2796.20 -> 2796, 0.0105 -> 2936.01 -> 2936. alpha 0.2 * 32 = 6.4 -> 6.
+    eta (mu = 0) in 2**-16 LSB per trace unit: eta * 65536 / (13 * lsb):
+    0.01 -> 6882.96 -> 6883, 0.0105 -> 7227.11 -> 7227. alpha 0.2 * 13 = 2.6 -> 3.
     """
     pf = fc.pathways[name]
     assert pf.shift == 4
@@ -76,16 +76,16 @@ def test_pathway_constants(fc, name, m_max, eta_p, eta_m):
     assert pf.m_max == m_max
     assert pf.m_min == 0 and pf.m_floor == 0
     assert (pf.eta_plus, pf.eta_minus) == (eta_p, eta_m)
-    assert pf.alpha_trace == 6
+    assert pf.alpha_trace == 3
 
 
 def test_soft_bound_eta_units():
-    # mu = 1: eta * 2**16 / impulse (per trace unit per LSB of headroom): 0.01*65536/32 = 20.48 -> 20,
-    # 0.0105 * 65536 / 32 = 21.504 -> 22
+    # mu = 1: eta * 2**16 / impulse (per trace unit per LSB of headroom): 0.01*65536/13 = 50.41 -> 50,
+    # 0.0105 * 65536 / 13 = 52.93 -> 53
     p = P.paper()
     p = dataclasses.replace(p, network=p.network.with_pathway("EE", mu=1.0))
     pf = F.to_fixed(p).pathways["EE"]
-    assert (pf.eta_plus, pf.eta_minus) == (20, 22)
+    assert (pf.eta_plus, pf.eta_minus) == (50, 53)
 
 
 def test_low_resolution_voltage():

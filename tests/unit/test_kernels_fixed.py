@@ -18,7 +18,9 @@ from lava_sleep.kernels._xp import decay12
 
 @pytest.fixture(scope="module")
 def fc():
-    return to_fixed(P.paper())
+    """The paper's constants with a trace impulse of 32 (the hand derivations below use it)."""
+    p = P.paper()
+    return to_fixed(dataclasses.replace(p, stdp=dataclasses.replace(p.stdp, trace_impulse=32)))
 
 
 # -- 12-bit decay ------------------------------------------------------------------------------
@@ -140,33 +142,64 @@ def test_fixed_noise_is_floor_shift(fc):
 # -- fixed traces and STDP ---------------------------------------------------------------------------
 
 
-def test_trace_decay_floor_and_saturation(fc):
+def test_trace_decay_rounding_and_saturation(fc):
     x = np.array([0, 32, 120, 127], dtype=np.int64)
-    d = stdp.trace_step(x, fc.k_plus, fc)
-    # floor(x * 3896 / 4096): 32 -> 30.4 -> 30; 120 -> 114.1 -> 114; 127 -> 120.8 -> 120
-    np.testing.assert_array_equal(d, [0, 30, 114, 120])
+    assert fc.k_plus == 3896  # round(4096 exp(-1/20))
+    # (x * 3896 + r) >> 12: the smallest draw floors, the largest rounds up every non-integer
+    # 32 -> 30.44 -> 30 | 31; 120 -> 114.14 -> 114 | 115; 127 -> 120.80 -> 120 | 121; 0 stays 0
+    np.testing.assert_array_equal(stdp.trace_step(x, fc.k_plus, fc, np.zeros(4, np.int64)), [0, 30, 114, 120])
+    np.testing.assert_array_equal(stdp.trace_step(x, fc.k_plus, fc, np.full(4, 4095)), [0, 31, 115, 121])
+    d = stdp.trace_step(x, fc.k_plus, fc, np.zeros(4, np.int64))
     s = np.array([True, False, True, True])
     np.testing.assert_array_equal(stdp.trace_add(d, s, fc), [32, 30, 127, 127])  # 146, 152 -> 127
     # repeated spikes every step stay at the 7-bit maximum
     y = np.zeros(1, dtype=np.int64)
-    for _ in range(20):
-        y = stdp.trace_add(stdp.trace_step(y, fc.k_minus, fc), np.ones(1, bool), fc)
+    for t in range(20):
+        k = rng.key(3, rng.Stream.TRACE_ROUND, t, stdp.POST_TRACES)
+        r = stdp.trace_rounding(k, np.zeros(1, np.int64))
+        y = stdp.trace_add(stdp.trace_step(y, fc.k_minus, fc, r), np.ones(1, bool), fc)
     assert y[0] == 127
+    with pytest.raises(ValueError, match="rounding draws"):
+        stdp.trace_step(x, fc.k_plus, fc)
+
+
+def test_trace_decay_is_unbiased(fc):
+    """With the per-trace draws of trace_rounding, the decayed trace has mean x * k / 4096 (floor
+    rounding would lose half an LSB per step on average and cut small traces off early)."""
+    n = 1 << 15
+    idx = np.arange(n, dtype=np.int64)
+    r = stdp.trace_rounding(rng.key(11, rng.Stream.TRACE_ROUND, 5, stdp.PRE_TRACES), idx)
+    assert r.min() >= 0 and r.max() < 4096 and abs(r.mean() - 2047.5) < 20
+    for x0 in (1, 5, 32, 127):
+        d = stdp.trace_step(np.full(n, x0, np.int64), fc.k_plus, fc, r)
+        exact = x0 * fc.k_plus / 4096
+        assert set(np.unique(d)) <= {int(np.floor(exact)), int(np.floor(exact)) + 1}
+        frac = exact - np.floor(exact)
+        assert abs(d.mean() - exact) < 5 * np.sqrt(frac * (1 - frac) / n)
+    # a lone impulse's expected tail follows the exponential: E[x_t] = 32 (k/4096)^t
+    traces = np.full(n, 32, np.int64)
+    for t in range(30):
+        r = stdp.trace_rounding(rng.key(11, rng.Stream.TRACE_ROUND, t, stdp.PRE_TRACES), idx)
+        traces = stdp.trace_step(traces, fc.k_plus, fc, r)
+    expected = 32 * (fc.k_plus / 4096) ** 30
+    assert expected == pytest.approx(7.1, abs=0.1) and abs(traces.mean() - expected) < 0.05 * expected
 
 
 def test_fixed_pair_updates(fc):
-    """Pre then post one step later: dm = eta+ * 30 (a 32 impulse decayed once with floor)."""
+    """Pre then post one step later: dm = eta+ * 30 (a 32 impulse decayed once, draw r = 0)."""
     p = P.paper()
+    p = dataclasses.replace(p, stdp=dataclasses.replace(p.stdp, trace_impulse=fc.trace_impulse))
     rule = stdp.stdp_rule(p, "EE", fc)
     m = np.full((1, 1), 40, dtype=np.int64)
     mask = np.ones((1, 1), bool)
     x = stdp.trace_add(np.zeros(1, np.int64), np.ones(1, bool), fc)  # pre spike: x = 32
     y = np.zeros(1, np.int64)
-    x = stdp.trace_step(x, fc.k_plus, fc)
+    r0 = np.zeros(1, np.int64)
+    x = stdp.trace_step(x, fc.k_plus, fc, r0)
     dm = stdp.stdp_delta(rule, m, mask, np.zeros(1, bool), np.ones(1, bool), x, y)
     assert dm[0, 0] == 2796 * 30
     # post then pre two steps later: 32 -> 30 -> 28 (30*3896/4096 = 28.5): dm = -2936 * 28
-    y = stdp.trace_step(stdp.trace_step(np.array([32]), fc.k_minus, fc), fc.k_minus, fc)
+    y = stdp.trace_step(stdp.trace_step(np.array([32]), fc.k_minus, fc, r0), fc.k_minus, fc, r0)
     assert y[0] == 28
     dm = stdp.stdp_delta(rule, m, mask, np.ones(1, bool), np.zeros(1, bool), np.zeros(1, np.int64), y)
     assert dm[0, 0] == -2936 * 28
@@ -218,7 +251,9 @@ def test_property_fixed_stdp_invariants(fc, seed, steps, mu, rule_name, t_epoch)
     idx = np.arange(m.size, dtype=np.int64).reshape(m.shape)
     for t in range(steps):
         sp, so = gen.random(n_pre) < 0.5, gen.random(n_post) < 0.5
-        x, y = stdp.trace_step(x, fcx.k_plus, fcx), stdp.trace_step(y, fcx.k_minus, fcx)
+        rx = stdp.trace_rounding(rng.key(seed, rng.Stream.TRACE_ROUND, t, 0), np.arange(n_pre))
+        ry = stdp.trace_rounding(rng.key(seed, rng.Stream.TRACE_ROUND, t, 1), np.arange(n_post))
+        x, y = stdp.trace_step(x, fcx.k_plus, fcx, rx), stdp.trace_step(y, fcx.k_minus, fcx, ry)
         acc += stdp.stdp_delta(rule, m, mask, sp, so, x, y)
         x, y = stdp.trace_add(x, sp, fcx), stdp.trace_add(y, so, fcx)
         assert x.max() <= 127 and y.max() <= 127 and x.min() >= 0
@@ -253,7 +288,10 @@ def test_fixed_kernels_accept_torch(fc, torch_single_thread):
     assert got[0].dtype == torch.int64 and got[3].dtype == torch.bool
     x = np.array([0, 32, 120, 127])
     s = np.array([True, False, True, True])
-    np.testing.assert_array_equal(
-        stdp.trace_add(stdp.trace_step(x, fc.k_plus, fc), s, fc),
-        stdp.trace_add(stdp.trace_step(torch.from_numpy(x), fc.k_plus, fc), torch.from_numpy(s), fc).numpy())
+    k = rng.key(0, rng.Stream.TRACE_ROUND, 3, 0)
+    r = stdp.trace_rounding(k, np.arange(4))
+    r_t = stdp.trace_rounding(torch.tensor([k])[:, None], torch.arange(4))[0]
+    np.testing.assert_array_equal(r, r_t.numpy())
+    got = stdp.trace_add(stdp.trace_step(torch.from_numpy(x), fc.k_plus, fc, r_t), torch.from_numpy(s), fc)
+    np.testing.assert_array_equal(stdp.trace_add(stdp.trace_step(x, fc.k_plus, fc, r), s, fc), got.numpy())
     np.testing.assert_array_equal(decay12(torch.from_numpy(u), 3959).numpy(), decay12(u, 3959))
