@@ -77,9 +77,11 @@ class LockstepImpl:
         self.seeds = np.array(sim.seeds, dtype=np.int64)
         self.nidx = torch.arange(nn, dtype=torch.int64, device=self.dev)
         self.pidx = torch.arange(nx, dtype=torch.int64, device=self.dev)
-        self.trace_index = {side: {p: off + torch.arange(self.pop_size[p], dtype=torch.int64, device=self.dev)
-                                   for p, off in offs.items()}
-                            for side, offs in stdp.trace_offsets(self.pop_size).items()}
+        offsets = stdp.trace_offsets(self.pop_size)
+        self.trace_slices = {side: {p: slice(off, off + self.pop_size[p]) for p, off in offs.items()}
+                             for side, offs in offsets.items()}
+        self.trace_index = [torch.arange(n, dtype=torch.int64, device=self.dev)
+                            for n in (nx + ne + ni, ne + ni)]  # pre traces X|E|I, post traces E|I
         self.barange = torch.arange(B, device=self.dev)
         # fixed-point propagation on CUDA runs in float64 (no integer matmul there); sums of at
         # most 2**w_bits * n_pre are far below 2**53, so the result is exact.
@@ -161,6 +163,8 @@ class LockstepImpl:
             rng.key_array(self.seeds, rng.Stream.INPUT, wake_t), awake, asleep, plan["active"],
             np.minimum(plan["img"], n_images - 1),
             np.where(awake, plan["img"], n_images) + np.arange(B) * (n_images + 1), plan["rec_pos"],
+            rng.key_array(self.seeds, rng.Stream.TRACE_ROUND, t, stdp.PRE_TRACES),
+            rng.key_array(self.seeds, rng.Stream.TRACE_ROUND, t, stdp.POST_TRACES),
         ]).astype(np.int64)
         h = torch.from_numpy(host).to(self.dev)
         awake_t, asleep_t, active_t = h[3].bool(), h[4].bool(), h[5].bool()
@@ -177,7 +181,7 @@ class LockstepImpl:
         sx = rng.bernoulli(h[2][:, None], self.pidx, rows) & awake_t[:, None]
         s = {"X": sx, "E": s_n[:, : self.ne], "I": s_n[:, self.ne:]}
         self.pending = self._propagate(s)  # weights before this step's learning
-        self._learn(s, plan, active_t)
+        self._learn(s, plan, active_t, h[9:11])
         if plan["block_end"].any():
             self._decay(plan)
         counts.index_add_(0, h[7], s["E"].to(torch.int64))
@@ -186,16 +190,17 @@ class LockstepImpl:
             rec["N"][self.barange, h[8]] = s_n
             rec["asleep"][self.barange, h[8]] = asleep_t
 
-    def _learn(self, s, plan, active_t):
-        """ReferenceSimulator._learn for every member, learning masked per member."""
+    def _learn(self, s, plan, active_t, trace_keys):
+        """ReferenceSimulator._learn for every member, learning masked per member.
+
+        ``trace_keys``: (2, B) keys of the fixed trace rounding (pre, post) at this tick's steps.
+        """
         fc = self.fc
         rx = ry = {}
-        if fc is not None:
-            t = self.counters[:, 0]
-            kx = self._keys(rng.Stream.TRACE_ROUND, t, draw=stdp.PRE_TRACES).to(self.dev)[:, None]
-            ky = self._keys(rng.Stream.TRACE_ROUND, t, draw=stdp.POST_TRACES).to(self.dev)[:, None]
-            rx = {p: stdp.trace_rounding(kx, i) for p, i in self.trace_index["x"].items()}
-            ry = {p: stdp.trace_rounding(ky, i) for p, i in self.trace_index["y"].items()}
+        if fc is not None:  # one hash per side over the network-wide trace index, split by population
+            r = [stdp.trace_rounding(trace_keys[k][:, None], self.trace_index[k]) for k in (0, 1)]
+            rx = {p: r[0][:, sl] for p, sl in self.trace_slices["x"].items()}
+            ry = {p: r[1][:, sl] for p, sl in self.trace_slices["y"].items()}
         xd = {p: stdp.trace_step(x, self.k_plus, fc, rx.get(p)) for p, x in self.x.items()}
         yd = {p: stdp.trace_step(y, self.k_minus, fc, ry.get(p)) for p, y in self.y.items()}
         active = plan["active"]

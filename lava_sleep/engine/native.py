@@ -70,8 +70,7 @@ class NativeImpl:
                 keep.append(bufs)
             self._execute(calls)
             for b, (c, bufs) in enumerate(zip(calls, keep, strict=True)):
-                if c.status != 0:
-                    raise RuntimeError(f"native kernel failed for member {b} (status {c.status})")
+                self.nets[b]._check(c.status, f"kernel of member {b}")
                 steps[b] += c.steps
                 sleep_steps[b] += c.sleep_steps
                 episodes[b].extend(self._episodes(c, bufs))

@@ -131,14 +131,21 @@ def _build_with(cc: str, mode: str, flags: tuple[str, ...]) -> Path:
         raise NativeBuildError("no writable cache directory for the compiled kernel")
     if target.exists():
         return target
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise NativeBuildError(f"cannot write the compiled kernel into {target.parent}: {exc}") from None
     os.close(fd)
     try:
         cmd = [cc, *flags, *defines, str(SOURCE), "-o", tmp, "-lm"]
-        res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        try:
+            res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+            if res.returncode == 0:
+                os.replace(tmp, target)
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise NativeBuildError(f"compiling {SOURCE.name} with {cc} failed: {exc}") from None
         if res.returncode != 0:
             raise NativeBuildError(f"compiling {SOURCE.name} failed:\n{res.stderr.strip()}")
-        os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -408,7 +415,11 @@ class NativeNetwork:
 
     def drives(self) -> dict[str, np.ndarray]:
         """Signed drive of the next step per pathway, as each Dense would deliver it (fixed:
-        shifted integer units). Needs ``keep_drive=True``."""
+        shifted integer units; new arrays). Needs ``keep_drive=True``; after
+        :meth:`load_state_dict` they are zero until the next step (a state_dict holds only their
+        sum, ``pending``)."""
+        if self.drive is None:
+            raise ValueError("drives() needs a NativeNetwork made with keep_drive=True")
         ne, d = self.ne, self.drive
         out = {"XE": d[:ne], "EE": d[ne:2 * ne], "IE": d[2 * ne:3 * ne], "EI": d[3 * ne:]}
         for name in PATHWAY_NAMES:
@@ -419,19 +430,26 @@ class NativeNetwork:
         return out
 
     # -- running --------------------------------------------------------------------------------
+    #: Meaning of the kernel's non-zero status codes.
+    STATUS = {-1: "recording buffer full", -2: "more sleep episodes than planned for the call",
+              -3: "out of memory", -4: "bad arguments (pathway not plastic, or block longer than "
+                                        "SleepParams.block)"}
+
+    def _check(self, status: int, what: str) -> None:
+        if status:
+            reason = self.STATUS.get(int(status), "unknown error")
+            raise RuntimeError(f"native {what} failed: {reason} (status {int(status)})")
+
     def run(self, call: CallC) -> int:
         """The whole wake/sleep loop over ``call``'s images (``ls_run``); returns its status."""
         return int(self.lib.ls_run(ctypes.byref(self.struct), ctypes.byref(call)))
 
     def step(self, call: CallC, asleep: bool) -> None:
         """One network step (``ls_step``) with ``call``'s image, count row, learn flag, recording."""
-        status = self.lib.ls_step(ctypes.byref(self.struct), ctypes.byref(call), int(asleep))
-        if status:
-            raise RuntimeError(f"native step failed (status {status})")
+        self._check(self.lib.ls_step(ctypes.byref(self.struct), ctypes.byref(call), int(asleep)), "step")
 
     def decay(self, name: str, k_steps: int) -> None:
         """Settle a sleep decay block of ``k_steps`` steps on plastic pathway ``name`` (``ls_decay``);
         keys use the step counter, which must already count the block's last step."""
-        status = self.lib.ls_decay(ctypes.byref(self.struct), PATHWAY_NAMES.index(name), int(k_steps))
-        if status:
-            raise RuntimeError(f"native decay of {name} failed (status {status})")
+        self._check(self.lib.ls_decay(ctypes.byref(self.struct), PATHWAY_NAMES.index(name), int(k_steps)),
+                    f"decay of {name}")

@@ -19,6 +19,8 @@ presented to Lava in two run() calls (state must carry over).
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from lava_helpers import LAVA_TIMEOUT, active_params, concat_spikes, run_lava, run_oracle
@@ -142,3 +144,23 @@ def test_fused_equals_graph(mode, kernel, float_runs, fixed_runs):
             assert np.array_equal(f_state[k], oracle_state[k]), k
         else:
             np.testing.assert_allclose(f_state[k], oracle_state[k], rtol=0, atol=1e-9, err_msg=k)
+
+
+@pytest.mark.timeout(LAVA_TIMEOUT)
+def test_every_pathway_plastic_fixed(images):
+    """EI and IE plastic too (IE with the Vogels rule): the I population's traces (pre offset
+    n_x + n_e, post offset n_e in the trace-rounding index) are used by the graph's EI/IE synapses
+    and by both fused steps; all equal the oracle bit for bit."""
+    p = active_params("fixed", period=175)
+    net = p.network.with_pathway("EI", plastic=True).with_pathway("IE", plastic=True, rule="vogels")
+    p = dataclasses.replace(p, network=net)
+    oracle_out, oracle_state = run_oracle(p, SEED, "fixed", images[:6])
+    init = build_network(p, SEED).magnitudes_fixed()
+    for n in ("EI", "IE"):
+        assert not np.array_equal(oracle_state[f"m_{n}"], init[n]), n
+    for model, kernel in (("graph", "auto"), ("fused", "native"), ("fused", "numpy")):
+        outs, state = run_lava(p, SEED, "fixed", model, [images[:6]], fused_kernel=kernel)
+        assert np.array_equal(concat_spikes(outs)["E"], oracle_out.spikes["E"]), model
+        for k in state:
+            assert np.array_equal(state[k], oracle_state[k]), (model, kernel, k)
+        assert {"x_I", "y_I", "m_EI", "m_IE", "acc_IE"} <= set(state)

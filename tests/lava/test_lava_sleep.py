@@ -1,4 +1,5 @@
-"""Sleep behaviour of the Lava graph model (controller with RefPorts), float and fixed.
+"""Sleep behaviour in Lava, float and fixed: the graph model (controller with RefPorts) and the
+fused model with both step implementations (SleepCore inside the process).
 
 Scenario: XE potentiation-dominated (eta+ 0.1, eta- 0.02), so wake learning
 drives its total about 50 % above the initial total; sleep every 200 wake steps
@@ -27,11 +28,13 @@ def _params(mode):
 
 
 @pytest.mark.timeout(LAVA_TIMEOUT)
+@pytest.mark.parametrize("model", ["graph", "fused/native", "fused/numpy"])
 @pytest.mark.parametrize("mode", ["float", "fixed"])
-def test_sleep_in_lava(mode):
+def test_sleep_in_lava(mode, model):
     p = _params(mode)
     images = make_test_images()
-    outs, _ = run_lava(p, SEED, mode, "graph", [images])
+    model, _, kernel = model.partition("/")
+    outs, _ = run_lava(p, SEED, mode, model, [images], fused_kernel=kernel or "auto")
     out = outs[0]
     spikes = concat_spikes(outs)
     asleep = spikes["asleep"]
