@@ -78,6 +78,11 @@ def main(argv=None) -> int:
     n_img = 1 + max(args.graph_images, args.fused_images)
     images = gen.integers(0, 256, size=(n_img, p.n_input), dtype=np.uint8)
     backends = args.backends.split(",")
+    unknown = [b for b in backends if b not in BACKENDS]
+    if unknown:
+        ap.error(f"unknown backend(s) {', '.join(unknown)}; choose from {', '.join(BACKENDS)}")
+    if min(args.graph_images, args.fused_images, args.rounds) < 1:
+        ap.error("--graph-images, --fused-images and --rounds must be >= 1")
     best: dict[str, tuple[int, float]] = {}
     for r in range(args.rounds):
         for b in backends:

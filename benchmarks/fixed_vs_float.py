@@ -63,6 +63,13 @@ def main(argv=None) -> int:
     ap.add_argument("--images-per-point", type=int, default=4)
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
+    if min(args.points, args.images_per_point) < 1 or min(args.seeds) < 0:
+        ap.error("--points and --images-per-point must be >= 1 and seeds >= 0")
+    try:
+        for impulse in args.impulses:
+            model(RATES[0], impulse)
+    except P.ParamError as exc:
+        ap.error(str(exc).splitlines()[0])
     n_img = args.points * args.images_per_point
     images = bench_images(n_img)
     rows = []

@@ -49,7 +49,7 @@ def torch_single_thread():
     measured ~400x slower under load (spin-waiting threads) than with 1 thread. Tests
     that compare small NumPy and torch computations use this fixture.
     """
-    torch = pytest.importorskip("torch")
+    import torch
     old = torch.get_num_threads()
     torch.set_num_threads(1)
     yield torch

@@ -115,7 +115,6 @@ def test_sweep_cli_writes_lines_summary_and_plots(capsys, tmp_path, tiny_toml):
 
 
 def test_sg_model_through_train_sweep_and_eval(capsys, tmp_path, tiny_toml):
-    pytest.importorskip("lava_sleep.sg")
     run = tmp_path / "sg"
     rc, out, err = _main(capsys, ["train", *TINY, "--config", tiny_toml, "--model", "sg", "--out", run])
     assert rc == 0, err
@@ -136,7 +135,6 @@ def test_sg_model_through_train_sweep_and_eval(capsys, tmp_path, tiny_toml):
 
 
 def test_demo_small(capsys, tmp_path):
-    pytest.importorskip("lava_sleep.engine")
     out_dir = tmp_path / "demo"
     rc, out, err = _main(capsys, ["demo", "--n-train", "30", "--n-test", "20", "--no-progress", "--backend",
                                   "torch", "--out", out_dir])

@@ -142,7 +142,6 @@ def test_batch_members_equal_single_runs(cache, tmp_path):
 
 
 def test_torch_backend_matches_numpy_through_the_pipeline(cache, tmp_path):
-    pytest.importorskip("lava_sleep.engine")
     a = run_members([_member(cache, None)], _opts())[0]
     b = run_members([_member(cache, None)], dataclasses.replace(_opts(), backend="torch"))[0]
     for k in ("assignment_accuracy", "linear_accuracy"):

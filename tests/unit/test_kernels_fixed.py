@@ -59,7 +59,7 @@ def test_equals_lava_pylif_bitacc(fc, du, dv, vth, bias_exp, input_low):
     |u| <= 64 A 4096 / (du + 1) < 2**22, where both agree (asserted every step). Lava's
     ProcessModel is instantiated directly and driven through its own methods (no runtime).
     """
-    models = pytest.importorskip("lava.proc.lif.models")
+    from lava.proc.lif import models
     n, n_steps = 64, 300
     gen = np.random.default_rng(du * 7 + dv)  # test data only
     a_top = int(min(2**15 - 1, 12 * (du + 1)))
