@@ -106,15 +106,10 @@ def _resolve_fused_kernel(kernel: str, mode: str) -> str:
 
     if kernel not in FUSED_KERNELS:
         raise BackendError(f"fused_kernel must be one of {', '.join(FUSED_KERNELS)}, got {kernel!r}")
-    if kernel == "numpy":
-        return kernel
     try:
-        native.load("fixed" if mode == "fixed" else "float64")
+        return native.resolve_step(kernel, "fixed" if mode == "fixed" else "float64")
     except native.NativeBuildError as exc:
-        if kernel == "native":
-            raise BackendError(f"the fused model's compiled kernel is unavailable: {exc}") from None
-        return "numpy"
-    return "native"
+        raise BackendError(f"the fused model's compiled kernel is unavailable: {exc}") from None
 
 
 def _stop_network(net) -> None:

@@ -54,3 +54,21 @@ def torch_single_thread():
     torch.set_num_threads(1)
     yield torch
     torch.set_num_threads(old)
+
+
+def _assert_states_match(got: dict, want: dict, atol: float = 0.0, keys=None) -> None:
+    """Every key of ``want`` (or ``keys``) in ``got``: integer and boolean arrays (and everything
+    when ``atol`` is 0) equal exactly, float arrays within ``atol`` (rtol 0)."""
+    for k in want if keys is None else keys:
+        assert k in got, k
+        g, w = np.asarray(got[k]), np.asarray(want[k])
+        if atol == 0 or not np.issubdtype(w.dtype, np.floating):
+            np.testing.assert_array_equal(g, w, err_msg=k)
+        else:
+            np.testing.assert_allclose(g, w, rtol=0, atol=atol, err_msg=k)
+
+
+@pytest.fixture(scope="session")
+def assert_states_match():
+    """:func:`_assert_states_match`: compare two state_dicts, exactly or within a float atol."""
+    return _assert_states_match

@@ -77,9 +77,7 @@ class LockstepImpl:
         self.seeds = np.array(sim.seeds, dtype=np.int64)
         self.nidx = torch.arange(nn, dtype=torch.int64, device=self.dev)
         self.pidx = torch.arange(nx, dtype=torch.int64, device=self.dev)
-        offsets = stdp.trace_offsets(self.pop_size)
-        self.trace_slices = {side: {p: slice(off, off + self.pop_size[p]) for p, off in offs.items()}
-                             for side, offs in offsets.items()}
+        self.trace_slices = stdp.trace_slices(self.pop_size)
         self.trace_index = [torch.arange(n, dtype=torch.int64, device=self.dev)
                             for n in (nx + ne + ni, ne + ni)]  # pre traces X|E|I, post traces E|I
         self.barange = torch.arange(B, device=self.dev)

@@ -180,6 +180,21 @@ def load(mode: str) -> ctypes.CDLL:
         return lib
 
 
+def resolve_step(kernel: str, mode: str) -> str:
+    """Which step a fused model runs for ``kernel`` "auto", "native" or "numpy" in ``mode``
+    ("float64", "float32", "fixed"): "native" when the kernel can be built (building it now),
+    else "numpy"; an explicit "native" that cannot be built raises :class:`NativeBuildError`."""
+    if kernel == "numpy":
+        return kernel
+    try:
+        load(mode)
+    except NativeBuildError:
+        if kernel == "native":
+            raise
+        return "numpy"
+    return "native"
+
+
 # -- ctypes mirrors of the C structures (field order matters) ------------------------------------
 _I, _D, _P = ctypes.c_int64, ctypes.c_double, ctypes.c_void_p
 

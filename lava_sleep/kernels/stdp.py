@@ -88,16 +88,23 @@ def trace_offsets(sizes) -> dict[str, dict[str, int]]:
     return {"x": {"X": 0, "E": nx, "I": nx + ne}, "y": {"E": 0, "I": ne}}
 
 
-def trace_rounding(k, index):
+def trace_slices(sizes) -> dict[str, dict[str, slice]]:
+    """:func:`trace_offsets` as slices of the network-wide trace vectors."""
+    return {side: {p: slice(off, off + sizes[p]) for p, off in offs.items()}
+            for side, offs in trace_offsets(sizes).items()}
+
+
+def trace_rounding(k, index, uniform=rng.uniform_u32):
     """Rounding draws of the fixed trace decay, in [0, 4096): ``uniform_u32(k, index) >> 20``.
 
     ``k = rng.key(seed, Stream.TRACE_ROUND, t, which)`` at global step ``t`` (one key per batch
     member: an array broadcasting against ``index``), ``which`` is :data:`PRE_TRACES` or
     :data:`POST_TRACES`; ``index`` is the trace's position in the network-wide vector (pre: X,
     then E, then I; post: E, then I), so every copy of a population's trace (the Lava graph model
-    keeps one per plastic synapse) draws the same bits.
+    keeps one per plastic synapse) draws the same bits. ``uniform``: the hash, e.g. the NumPy
+    fast path ``rng.uniform_u32_np`` (same bits).
     """
-    return rng.uniform_u32(k, index) >> (32 - TRACE_DECAY_BITS)
+    return uniform(k, index) >> (32 - TRACE_DECAY_BITS)
 
 
 def trace_add(x, s, fixed_consts=None):

@@ -45,6 +45,7 @@ from lava.magma.core.sync.protocols.async_protocol import AsyncProtocol
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
 from lava_sleep.kernels import native as native_k
+from lava_sleep.kernels import stdp as stdp_k
 from lava_sleep.params import PATHWAY_NAMES
 from lava_sleep.processes.ei_network.process import (
     HOST_PORTS,
@@ -187,7 +188,7 @@ class AbstractEINetworkFusedModel(PyAsyncProcessModel):
         self.n_e, self.n_i = params.network.n_exc, params.network.n_inh
         self.plastic = params.network.plastic_pathways
         self.enc = EncoderCore(params, seed)
-        self.kernel = self._resolve_kernel(p.get("fused_kernel", "auto"))
+        self.kernel = native_k.resolve_step(p.get("fused_kernel", "auto"), self._native_mode())
         if self.kernel == "numpy":
             # one LifCore for E and I together: global neuron indices 0..n_e+n_i-1
             self.lif = LifCore(params, seed, 0, self.n_e + self.n_i, self.FIXED)
@@ -200,25 +201,13 @@ class AbstractEINetworkFusedModel(PyAsyncProcessModel):
         self.ready = False
         self.t = 0
 
-    def _resolve_kernel(self, kernel: str) -> str:
-        if kernel == "numpy":
-            return kernel
-        try:
-            native_k.load(self._native_mode())
-        except native_k.NativeBuildError:
-            if kernel == "native":
-                raise
-            return "numpy"
-        return "native"
-
     def _native_mode(self) -> str:
         return "fixed" if self.FIXED else "float64"
 
     # -- state ------------------------------------------------------------------------------
     def _setup(self):
-        n_x = self.enc.n
-        self.x_parts = {"X": slice(0, n_x), "E": slice(n_x, n_x + self.n_e), "I": slice(n_x + self.n_e, None)}
-        self.y_parts = {"E": slice(0, self.n_e), "I": slice(self.n_e, None)}
+        parts = stdp_k.trace_slices(self.proc_params["params"].sizes())
+        self.x_parts, self.y_parts = parts["x"], parts["y"]
         if self.kernel == "native":
             self._setup_native()
         else:
@@ -258,10 +247,10 @@ class AbstractEINetworkFusedModel(PyAsyncProcessModel):
                                   thresholds=np.zeros(self.enc.n, np.int64), x=net.x, y=net.y,
                                   rec_x=np.zeros(self.enc.n, np.uint8), rec_n=np.zeros(n, np.uint8),
                                   rec_asleep=np.zeros(1, np.uint8))
-        call = self.call = native_k.CallC()
-        for field in ("count", "thresholds", "rec_x", "rec_n", "rec_asleep"):
-            setattr(call, {"count": "counts", "thresholds": "thr"}.get(field, field),
-                    getattr(self.st, field).ctypes.data)
+        st, call = self.st, native_k.CallC()
+        call.counts, call.thr = st.count.ctypes.data, st.thresholds.ctypes.data
+        call.rec_x, call.rec_n, call.rec_asleep = (a.ctypes.data for a in (st.rec_x, st.rec_n, st.rec_asleep))
+        self.call = call
         self.io = _NativeIO(net)
         self.acc_static = {n: np.zeros(net.m[n].shape[::-1], net.dtype)
                            for n in PATHWAY_NAMES if n not in self.plastic}

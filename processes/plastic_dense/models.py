@@ -149,12 +149,12 @@ class SynapseCore:
 
     def _decay_trace(self, x, keep, t: int, which: int, offset: int | None):
         r = None
-        if self.fixed:  # stdp_k.trace_rounding through the uint32 fast path
+        if self.fixed:
             off = self.trace_offset[which] if offset is None else offset
             idx = self._trace_idx.get((off, len(x)))
             if idx is None:
                 idx = self._trace_idx[(off, len(x))] = off + np.arange(len(x), dtype=np.int64)
-            r = rng.uniform_u32_np(self.trace_keys[which](t), idx) >> (32 - stdp_k.TRACE_DECAY_BITS)
+            r = stdp_k.trace_rounding(self.trace_keys[which](t), idx, rng.uniform_u32_np)
         return stdp_k.trace_step(x, keep, self.fc, r)
 
     def add_spikes(self, x, s):

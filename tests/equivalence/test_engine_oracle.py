@@ -149,7 +149,7 @@ def _oracle(cache, key, params, mode, dtype, images):
 @pytest.mark.parametrize("impl", IMPLS)
 @pytest.mark.parametrize("case", list(FIXED))
 def test_fixed_bit_exact_with_oracle(case, impl, small_params, make_images, oracle_cache,
-                                     torch_single_thread):
+                                     torch_single_thread, assert_states_match):
     sleep, stdp_, paths, expect = FIXED[case]
     params = cfg(small_params, sleep, stdp_, paths)
     images = _images(make_images, params.n_input)
@@ -160,9 +160,8 @@ def test_fixed_bit_exact_with_oracle(case, impl, small_params, make_images, orac
         _spikes_equal(ro, o)
         _episodes_equal(ro.episodes, o.episodes[0], exact=True)
         assert s.keys() == rs.keys()
-        for k in rs:
-            assert s[k].dtype == rs[k].dtype, k
-            np.testing.assert_array_equal(s[k], rs[k], err_msg=k)
+        assert {k: s[k].dtype for k in s} == {k: rs[k].dtype for k in rs}
+        assert_states_match(s, rs)
     for n, w in sim.weights(0).items():
         np.testing.assert_array_equal(w, ref.signed_weights(n))
         np.testing.assert_array_equal(sim.masks(0)[n], ref.mask[n])
@@ -171,7 +170,7 @@ def test_fixed_bit_exact_with_oracle(case, impl, small_params, make_images, orac
 @pytest.mark.parametrize("impl", IMPLS)
 @pytest.mark.parametrize("case", list(FLOAT))
 def test_float64_spike_exact_with_oracle(case, impl, small_params, make_images, oracle_cache,
-                                         torch_single_thread):
+                                         torch_single_thread, assert_states_match):
     sleep, stdp_, paths, expect = FLOAT[case]
     params = cfg(small_params, sleep, stdp_, paths)
     images = _images(make_images, params.n_input)
@@ -181,12 +180,8 @@ def test_float64_spike_exact_with_oracle(case, impl, small_params, make_images, 
     for ro, rs, o, s in zip(ref_outs, ref_states, outs, states, strict=True):
         _spikes_equal(ro, o)
         _episodes_equal(ro.episodes, o.episodes[0], exact=False)
-        for k in rs:
-            assert s[k].dtype == rs[k].dtype, k
-            if k.startswith(("mask_", "counters")):
-                np.testing.assert_array_equal(s[k], rs[k], err_msg=k)
-            else:
-                np.testing.assert_allclose(s[k], rs[k], rtol=0, atol=FLOAT64_WEIGHT_ATOL, err_msg=k)
+        assert {k: s[k].dtype for k in rs} == {k: rs[k].dtype for k in rs}
+        assert_states_match(s, rs, atol=FLOAT64_WEIGHT_ATOL)  # masks and counters exactly
 
 
 def _jaccard(a, b):

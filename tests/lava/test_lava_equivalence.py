@@ -117,7 +117,7 @@ def test_fixed_graph_is_bit_exact_with_oracle(fixed_runs):
 @pytest.mark.timeout(LAVA_TIMEOUT)
 @pytest.mark.parametrize("kernel", ["numpy", "native"])
 @pytest.mark.parametrize("mode", ["float", "fixed"])
-def test_fused_equals_graph(mode, kernel, float_runs, fixed_runs):
+def test_fused_equals_graph(mode, kernel, float_runs, fixed_runs, assert_states_match):
     runs = float_runs if mode == "float" else fixed_runs
     g_outs, g_state = runs["graph"]
     f_outs, f_state = runs[f"fused-{kernel}"]
@@ -131,23 +131,14 @@ def test_fused_equals_graph(mode, kernel, float_runs, fixed_runs):
             assert a.episodes == b.episodes
     if not exact:
         _compare_episodes(_episodes(f_outs), _episodes(g_outs), rel=1e-12)
-    assert set(g_state) <= set(f_state)
-    for k in g_state:  # the graph tracks a subset of the traces; all of it must agree
-        if exact or g_state[k].dtype == bool or k == "counters":
-            assert np.array_equal(g_state[k], f_state[k]), k
-        else:
-            np.testing.assert_allclose(f_state[k], g_state[k], rtol=0, atol=1e-9, err_msg=k)
+    # the graph tracks a subset of the traces; all of it must agree
+    assert_states_match(f_state, g_state, atol=0 if exact else 1e-9)
     # the fused model keeps every population trace, like the oracle
-    oracle_state = runs["oracle"][1]
-    for k in ("x_I", "y_I"):
-        if mode == "fixed":
-            assert np.array_equal(f_state[k], oracle_state[k]), k
-        else:
-            np.testing.assert_allclose(f_state[k], oracle_state[k], rtol=0, atol=1e-9, err_msg=k)
+    assert_states_match(f_state, runs["oracle"][1], atol=0 if mode == "fixed" else 1e-9, keys=("x_I", "y_I"))
 
 
 @pytest.mark.timeout(LAVA_TIMEOUT)
-def test_every_pathway_plastic_fixed(images):
+def test_every_pathway_plastic_fixed(images, assert_states_match):
     """EI and IE plastic too (IE with the Vogels rule): the I population's traces (pre offset
     n_x + n_e, post offset n_e in the trace-rounding index) are used by the graph's EI/IE synapses
     and by both fused steps; all equal the oracle bit for bit."""
@@ -161,6 +152,5 @@ def test_every_pathway_plastic_fixed(images):
     for model, kernel in (("graph", "auto"), ("fused", "native"), ("fused", "numpy")):
         outs, state = run_lava(p, SEED, "fixed", model, [images[:6]], fused_kernel=kernel)
         assert np.array_equal(concat_spikes(outs)["E"], oracle_out.spikes["E"]), model
-        for k in state:
-            assert np.array_equal(state[k], oracle_state[k]), (model, kernel, k)
         assert {"x_I", "y_I", "m_EI", "m_IE", "acc_IE"} <= set(state)
+        assert_states_match(oracle_state, state)  # every key the model tracks, bit for bit

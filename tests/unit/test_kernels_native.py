@@ -29,7 +29,7 @@ def _params(small_params):
 
 @pytest.mark.parametrize("t_epoch", [1, 3])
 @pytest.mark.parametrize("mode", ["fixed", "float64"])
-def test_step_and_decay_equal_the_oracle(small_params, mode, t_epoch):
+def test_step_and_decay_equal_the_oracle(small_params, mode, t_epoch, assert_states_match):
     p = _params(small_params)
     p = dataclasses.replace(p, stdp=dataclasses.replace(p.stdp, t_epoch=t_epoch))
     fixed = mode == "fixed"
@@ -68,11 +68,7 @@ def test_step_and_decay_equal_the_oracle(small_params, mode, t_epoch):
                 net.decay(name, n)
     want, got = ref.state_dict(), net.state_dict()
     assert want.keys() == got.keys()
-    for k in want:
-        if fixed or want[k].dtype == bool or k == "counters":
-            assert np.array_equal(got[k], want[k]), k
-        else:
-            np.testing.assert_allclose(got[k], want[k], rtol=0, atol=1e-9, err_msg=k)
+    assert_states_match(got, want, atol=0 if fixed else 1e-9)
     assert np.array_equal(count, ref_count) and count.sum() > 0
     # the scenario did something: learning moved weights, the decay pruned synapses, and with
     # t_epoch = 3 accumulators were carried across steps
