@@ -21,38 +21,14 @@ device and dtype options), ``lava-float`` / ``lava-fixed`` (Lava graph models),
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 
-from lava_sleep.errors import UserError
 from lava_sleep.params import ModelParams
 from lava_sleep.reference import ReferenceSimulator
+from lava_sleep.simulation import BACKEND_MODES, BACKENDS, BackendError, BatchOutput, resolve_mode
 
-BACKENDS = ("numpy", "torch", "lava-float", "lava-fixed", "lava-float-fused", "lava-fixed-fused",
-            "loihi2")
-
-
-class BackendError(UserError, RuntimeError):
-    """A backend cannot be used here (missing package, device or unsupported option)."""
-
-
-@dataclass
-class BatchOutput:
-    """Result of one run call for a batch of B members.
-
-    counts: (B, n_images, n_exc) int64 E spikes per image (wake steps only).
-    episodes: per member, the list of sleep-episode dicts that ended in the call.
-    spikes: per member dict ("X", "E", "I": steps x n bool; "asleep": steps) or None.
-    steps, sleep_steps: per member, steps simulated in the call (sleep included) and sleep steps.
-    """
-
-    counts: np.ndarray
-    episodes: list = field(default_factory=list)
-    spikes: list | None = None
-    steps: np.ndarray | None = None
-    sleep_steps: np.ndarray | None = None
-
+__all__ = ["BACKENDS", "BACKEND_MODES", "BackendError", "BatchOutput", "NumpyBatch", "make_simulator",
+           "resolve_mode"]
 
 class NumpyBatch:
     """The oracle as a batch: B independent ReferenceSimulators."""
@@ -81,6 +57,7 @@ class NumpyBatch:
             spikes=[o.spikes for o in outs] if record_spikes else None,
             steps=np.array([o.steps for o in outs]),
             sleep_steps=np.array([o.sleep_steps for o in outs]),
+            activity=np.stack([o.activity for o in outs]),
         )
 
     def weights(self, b: int = 0):
@@ -97,14 +74,17 @@ class NumpyBatch:
 
 
 def make_simulator(backend: str, params_list: list[ModelParams], seeds: list[int], *,
-                   mode: str = "float", dtype: str = "float64", device: str = "cpu"):
+                   mode: str | None = None, dtype: str = "float64", device: str = "cpu"):
     """Create a batch simulator.
 
-    backend: one of BACKENDS. mode: "float" or "fixed" (torch: "fixed" is its
-    integer mode). dtype: "float64" or "float32" (float mode). device: torch device.
+    backend: one of BACKENDS. mode: "float" or "fixed" (torch: "fixed" is its integer
+    mode); None takes the mode the backend's name fixes (lava-fixed: fixed), else float; a
+    contradiction is a BackendError (:func:`lava_sleep.simulation.resolve_mode`).
+    dtype: "float64" or "float32" (float mode). device: torch device.
     """
     if backend not in BACKENDS:
         raise BackendError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    mode = resolve_mode(backend, mode)
     if len(params_list) != len(seeds) or not seeds:
         raise ValueError("params_list and seeds must be non-empty and of equal length")
     if dtype not in ("float64", "float32"):

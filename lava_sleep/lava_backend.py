@@ -47,11 +47,11 @@ import weakref
 
 import numpy as np
 
-from lava_sleep.backends import BackendError, BatchOutput
 from lava_sleep.fixed import to_fixed
 from lava_sleep.network import build_network
 from lava_sleep.params import PATHWAY_NAMES, ModelParams
 from lava_sleep.reference import RunOutput
+from lava_sleep.simulation import BackendError, BatchOutput
 
 LAVA_BACKENDS = {
     "lava-float": ("float", "graph"),

@@ -434,6 +434,22 @@ class ModelParams:
                     f"PathwayParams.mu = {pw.mu!r} of {pw.name} has no fixed-point form; use 0 or 1"
                 )
 
+    def fixed_form(self) -> tuple[ModelParams, list[str]]:
+        """(params, notes): these parameters in a form the fixed-point model runs.
+
+        The log sleep-decay form has no fixed-point form (it needs a power of |w|/t per
+        synapse); it becomes the linear form with the same lambda and target, which decays
+        toward the same target at the same rate to first order in (1 - lambda). Each change
+        is described in ``notes``. Remaining impossibilities raise ParamError (check_fixed).
+        """
+        p, notes = self, []
+        if p.sleep.form == "log":
+            p = replace(p, sleep=replace(p.sleep, form="linear"))
+            notes.append("fixed point has no log sleep-decay form: using SleepParams.form = 'linear' "
+                         f"(same lam = {p.sleep.lam}, same target '{p.sleep.target}')")
+        p.check_fixed()
+        return p, notes
+
     # -- serialisation -----------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

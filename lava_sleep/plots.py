@@ -11,8 +11,11 @@ Per run (``RUN_DIR/plots/``):
 * ``raster.png`` - spikes across the first wake-sleep-wake transition (sleep shaded).
 
 Comparison of several runs (the demo) and sweeps: ``accuracy_vs_sleep.png`` (held-out
-accuracy vs sleep fraction, error bars = 95 % CI over seeds when there are several),
-``health.png`` with all runs overlaid, ``weights_final_hist.png``.
+accuracy vs sleep fraction, error bars = 95 % CI over seeds when there are several, with the
+raw-pixel and untrained-network baselines as horizontal lines), ``generalization.png``
+(training vs held-out accuracy and their gap), ``energy.png`` (Loihi 1 energy estimate per
+training image, wake and sleep), ``health.png`` with all runs overlaid (demo),
+``weights_final_hist.png`` (demo).
 
 :func:`plot_path` picks the right set for a folder (``lava-sleep plot``).
 """
@@ -201,8 +204,9 @@ def plot_run(run_dir) -> list[Path]:
     return written + ([ras] if ras is not None else [])
 
 
-def plot_accuracy(rows: list[dict], path, title: str = "") -> Path:
-    """Held-out accuracy vs sleep fraction per dataset (panels) and model (lines), 95 % CI bars."""
+def plot_accuracy(rows: list[dict], path, title: str = "", baselines: list[dict] | None = None) -> Path:
+    """Held-out accuracy vs sleep fraction per dataset (panels) and model (lines), 95 % CI bars;
+    baselines (raw pixels, untrained network) as horizontal lines with their 95 % CI bands."""
     datasets = sorted({r["dataset"] for r in rows})
     fig = _figure(4.5 * len(datasets), 3.8)
     axes = fig.subplots(1, len(datasets), squeeze=False)[0]
@@ -224,11 +228,102 @@ def plot_accuracy(rows: list[dict], path, title: str = "") -> Path:
             y = np.array([100 * p[1]["mean"] for p in pts])
             err = np.array([100 * (p[1].get("ci95") or 0.0) for p in pts])
             ax.errorbar(x, y, yerr=err, fmt=style, capsize=3, color=COLORS[k % len(COLORS)], label=label)
+        _baseline_lines(ax, [b for b in baselines or [] if b["dataset"] == ds])
         ax.set_title(f"{ds}{': ' + title if title else ''}")
         ax.set_xlabel("sleep fraction (%)")
         ax.set_ylabel("held-out accuracy (%)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def _baseline_lines(ax, baselines: list[dict]) -> None:
+    """Horizontal lines (95 % CI band) for baseline rows (lava_sleep.summary.baseline_rows)."""
+    styles = {("pixels", "linear_accuracy"): ("0.2", ":", "raw pixels, logistic"),
+              ("untrained", "linear_accuracy"): ("tab:gray", "-.", "untrained network, linear"),
+              ("untrained", "assignment_accuracy"): ("tab:gray", ":", "untrained network, assignment")}
+    for b in baselines:
+        for (kind, metric), (color, ls, label) in styles.items():
+            st = b.get(metric) if b.get("baseline") == kind else None
+            if not st or st.get("mean") is None:
+                continue
+            ax.axhline(100 * st["mean"], color=color, ls=ls, lw=1.2, label=label)
+            if st.get("ci95"):
+                ax.axhspan(100 * st["lo"], 100 * st["hi"], color=color, alpha=0.08, lw=0)
+
+
+def _cell_series(rows, ds, metric):
+    sel = sorted((r for r in rows if r["dataset"] == ds and r.get(metric, {}).get("mean") is not None),
+                 key=lambda r: r["fraction"])
+    x = np.array([100 * r["fraction"] for r in sel])
+    y = np.array([r[metric]["mean"] for r in sel])
+    err = np.array([r[metric].get("ci95") or 0.0 for r in sel])
+    return x, y, err
+
+
+def plot_generalization(rows: list[dict], path, baselines: list[dict] | None = None) -> Path | None:
+    """Training-image vs held-out accuracy (top) and their gap (bottom) vs sleep fraction, per
+    dataset, for both STDP readouts; 95 % CI bars. None when no row has training accuracies."""
+    rows = [r for r in rows if r["model"] == "stdp" and r.get("train_linear_accuracy")]
+    if not rows:
+        return None
+    datasets = sorted({r["dataset"] for r in rows})
+    fig = _figure(4.5 * len(datasets), 6.5)
+    axes = fig.subplots(2, len(datasets), squeeze=False)
+    for j, ds in enumerate(datasets):
+        for k, (ro, name) in enumerate((("linear", "linear readout"), ("assignment", "label assignment"))):
+            c = COLORS[k]
+            for metric, style, what in ((f"train_{ro}_accuracy", "--o", "training images"),
+                                        (f"{ro}_accuracy", "-o", "held-out")):
+                x, y, e = _cell_series(rows, ds, metric)
+                axes[0, j].errorbar(x, 100 * y, yerr=100 * e, fmt=style, capsize=3, color=c,
+                                    label=f"{name}, {what}")
+            x, y, e = _cell_series(rows, ds, f"{ro}_gap")
+            axes[1, j].errorbar(x, 100 * y, yerr=100 * e, fmt="-o", capsize=3, color=c, label=name)
+        for b in baselines or []:
+            if b["dataset"] == ds and b.get("baseline") == "pixels":
+                tr, te = b.get("train_linear_accuracy"), b.get("linear_accuracy")
+                if tr and te and tr.get("mean") is not None and te.get("mean") is not None:
+                    axes[1, j].axhline(100 * (tr["mean"] - te["mean"]), color="0.2", ls=":",
+                                       label="raw pixels, logistic")
+        axes[0, j].set_title(f"{ds}: accuracy on training vs held-out images")
+        axes[0, j].set_ylabel("accuracy (%)")
+        axes[1, j].set_title("generalization gap (training - held-out)")
+        axes[1, j].set_ylabel("gap (percentage points)")
+        axes[1, j].set_xlabel("sleep fraction (%)")
+        for ax in axes[:, j]:
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_energy(rows: list[dict], path) -> Path | None:
+    """Estimated energy per training image (Loihi 1, Davies et al. 2018), wake and sleep
+    stacked, per sleep fraction and dataset. None when no row has an energy estimate."""
+    rows = [r for r in rows if r["model"] == "stdp" and r.get("energy_uj_per_image")]
+    if not rows:
+        return None
+    datasets = sorted({r["dataset"] for r in rows})
+    fig = _figure(4.5 * len(datasets), 3.8)
+    axes = fig.subplots(1, len(datasets), squeeze=False)[0]
+    for ax, ds in zip(axes, datasets, strict=True):
+        sel = sorted((r for r in rows if r["dataset"] == ds), key=lambda r: r["fraction"])
+        labels = [f"{100 * r['fraction']:g} %" for r in sel]
+        wake = np.array([r["energy_wake_uj_per_image"]["mean"] for r in sel])
+        sleep = np.array([r["energy_sleep_uj_per_image"]["mean"] for r in sel])
+        x = np.arange(len(sel))
+        ax.bar(x, wake, color="tab:blue", label="wake (input on)")
+        ax.bar(x, sleep, bottom=wake, color="tab:purple", label="sleep (no input)")
+        ax.set_xticks(x, labels)
+        ax.set_xlabel("sleep fraction")
+        ax.set_ylabel("µJ per training image (estimate)")
+        ax.set_title(f"{ds}: Loihi 1 energy estimate")
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3, axis="y")
+    fig.text(0.01, -0.02, "Estimate from Davies et al. 2018 per-operation energies; not a measurement.",
+             fontsize=7)
     fig.tight_layout()
     return _save(fig, path)
 
@@ -254,13 +349,11 @@ def plot_final_hist(runs: list[tuple[str, Path, dict]], path) -> Path:
     return _save(fig, path)
 
 
-def _rows_from_results(results: list[dict]) -> list[dict]:
-    from lava_sleep.sweep import summarize
+def _lines_from_results(results: list[dict]) -> list[dict]:
+    from lava_sleep.summary import result_metrics
 
-    lines = [{"dataset": r["dataset"]["name"], "model": r["model"], "fraction": r["sleep_fraction"],
-              "seed": r["seed"], "accuracy": r.get("accuracy"), "linear_accuracy": r.get("linear_accuracy"),
-              "assignment_accuracy": r.get("assignment_accuracy"), "phi": r.get("phi")} for r in results]
-    return summarize(lines)
+    return [{"dataset": r["dataset"]["name"], "model": r["model"], "fraction": r["sleep_fraction"],
+             "seed": r["seed"], **result_metrics(r)} for r in results]
 
 
 def plot_comparison(run_dirs: list[Path], out_dir) -> list[Path]:
@@ -268,7 +361,13 @@ def plot_comparison(run_dirs: list[Path], out_dir) -> list[Path]:
     out_dir = Path(out_dir)
     runs = [(Path(d).name, Path(d), files.read_result(d)) for d in run_dirs]
     stdp = [x for x in runs if x[2].get("model") == "stdp"]
-    written = [plot_accuracy(_rows_from_results([r for _, _, r in runs]), out_dir / "accuracy_vs_sleep.png")]
+    from lava_sleep.summary import baseline_rows, summarize
+
+    lines = _lines_from_results([r for _, _, r in runs])
+    rows, base = summarize(lines), baseline_rows(lines)
+    written = [plot_accuracy(rows, out_dir / "accuracy_vs_sleep.png", baselines=base)]
+    written += [p for p in (plot_generalization(rows, out_dir / "generalization.png", base),
+                            plot_energy(rows, out_dir / "energy.png")) if p is not None]
     if stdp:
         written.append(plot_health([(lab, r) for lab, _, r in stdp], out_dir / "health.png"))
         written.append(plot_final_hist(stdp, out_dir / "weights_final_hist.png"))
@@ -277,7 +376,7 @@ def plot_comparison(run_dirs: list[Path], out_dir) -> list[Path]:
 
 def plot_sweep(sweep_dir) -> list[Path]:
     """Accuracy vs sleep fraction of a sweep (from summary.json, written if missing)."""
-    from lava_sleep.sweep import SUMMARY_JSON, write_summary
+    from lava_sleep.summary import SUMMARY_JSON, write_summary
 
     sweep_dir = Path(sweep_dir)
     path = sweep_dir / SUMMARY_JSON
@@ -285,12 +384,16 @@ def plot_sweep(sweep_dir) -> list[Path]:
     rows = summary.get("cells", [])
     if not rows:
         raise RunError(f"{sweep_dir}: the sweep has no finished runs yet")
-    return [plot_accuracy(rows, sweep_dir / "plots" / "accuracy_vs_sleep.png")]
+    base = summary.get("baselines", [])
+    out = sweep_dir / "plots"
+    written = [plot_accuracy(rows, out / "accuracy_vs_sleep.png", baselines=base)]
+    return written + [p for p in (plot_generalization(rows, out / "generalization.png", base),
+                                  plot_energy(rows, out / "energy.png")) if p is not None]
 
 
 def plot_path(path) -> list[Path]:
     """Plots for a run folder, a sweep folder or a folder of runs (lava-sleep plot)."""
-    from lava_sleep.sweep import RUNS
+    from lava_sleep.summary import RUNS
 
     path = Path(path)
     if not path.exists():
@@ -300,7 +403,7 @@ def plot_path(path) -> list[Path]:
     if (path / files.RESULT).exists():
         return plot_run(path)
     if (path / RUNS).exists():
-        from lava_sleep.sweep import write_summary
+        from lava_sleep.summary import write_summary
 
         write_summary(path)
         return plot_sweep(path)

@@ -46,6 +46,9 @@ class RunOutput:
     episodes: one dict per sleep episode that ended during the call.
     spikes: when requested, dict with "X", "E", "I" (steps x n, bool) and
         "asleep" (steps,) for every simulated step of the call, sleep included.
+    activity: (2, n_x + n_exc + n_inh) int64 spikes per neuron in the call (X, E, I in that
+        order), row 0 over wake steps, row 1 over sleep steps (X is all zero there: the input
+        is gated while asleep). None from backends that do not count them.
     """
 
     counts: np.ndarray
@@ -53,6 +56,7 @@ class RunOutput:
     spikes: dict | None = None
     steps: int = 0
     sleep_steps: int = 0
+    activity: np.ndarray | None = None
 
 
 class ReferenceSimulator:
@@ -216,6 +220,13 @@ class ReferenceSimulator:
             rec["asleep"].append(asleep)
         return s
 
+    def _count(self, out: RunOutput, s, asleep: bool) -> None:
+        """Add this step's spikes to the activity row of its phase (wake 0, sleep 1)."""
+        row = out.activity[int(asleep)]
+        row[: self.n_x] += s["X"]
+        row[self.n_x: self.n_x + self.n_e] += s["E"]
+        row[self.n_x + self.n_e:] += s["I"]
+
     def _sleep_episode(self, learn: bool, rec, out: RunOutput):
         sp = self.params.sleep
         self.n_episodes += 1
@@ -227,7 +238,7 @@ class ReferenceSimulator:
         used = since = 0
         woke = False
         while used < planned:
-            self._step(None, True, learn, rec)
+            self._count(out, self._step(None, True, learn, rec), True)
             self.t += 1
             used += 1
             since += 1
@@ -260,7 +271,8 @@ class ReferenceSimulator:
             raise ValueError(f"images must have shape (n, {self.n_x}), got {images.shape}")
         thr = encode.input_thresholds(images, self.params.input.max_rate_hz, self.params.neuron.dt)
         spi = self.params.input.steps_per_image
-        out = RunOutput(counts=np.zeros((len(images), self.n_e), dtype=np.int64))
+        out = RunOutput(counts=np.zeros((len(images), self.n_e), dtype=np.int64),
+                        activity=np.zeros((2, self.n_x + self.n), dtype=np.int64))
         rec = {"X": [], "E": [], "I": [], "asleep": []} if record_spikes else None
         sleeping = sleep_on and self.params.sleep.fraction > 0
         period = self.params.sleep.period
@@ -268,6 +280,7 @@ class ReferenceSimulator:
             for _ in range(spi):
                 s = self._step(thr[i], False, learn, rec)
                 out.counts[i] += s["E"]
+                self._count(out, s, False)
                 self.t += 1
                 self.wake_t += 1
                 out.steps += 1

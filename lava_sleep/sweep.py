@@ -19,27 +19,31 @@ re-running; an unfinished batch resumes from its checkpoint.
 from __future__ import annotations
 
 import dataclasses
-import math
 import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from lava_sleep.experiment import files
 from lava_sleep.experiment.config import RunError, config_hash
 from lava_sleep.experiment.data import DataCache
 from lava_sleep.experiment.stdp import Member, TrainOptions, member_key, run_members
-from lava_sleep.io import append_jsonl, atomic_write_json, atomic_write_text, read_jsonl
+from lava_sleep.io import append_jsonl, atomic_write_json, read_jsonl
 from lava_sleep.params import ModelParams
+from lava_sleep.summary import (  # noqa: F401 - re-exported: the sweep's file names and statistics
+    RUNS,
+    SUMMARY_JSON,
+    SUMMARY_MD,
+    compare_to_no_sleep,
+    comparison_markdown,
+    line_id,
+    result_metrics,
+    run_id,
+    summarize,
+    write_summary,
+)
 
-RUNS = "runs.jsonl"
 SWEEP = "sweep.json"
-SUMMARY_JSON = "summary.json"
-SUMMARY_MD = "summary.md"
-#: Metrics summarised per cell (missing ones are skipped, e.g. phi for SG runs).
-SUMMARY_METRICS = ("accuracy", "linear_accuracy", "assignment_accuracy", "phi", "sleep_share_used")
 
 
 @dataclass
@@ -92,30 +96,16 @@ def dataset_slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", stem) or "data"
 
 
-def run_id(dataset: str, model: str, fraction: float, seed: int) -> tuple:
-    return (str(dataset), model, round(float(fraction), 6), int(seed))
-
-
-def line_id(line: dict) -> tuple:
-    return run_id(line["dataset"], line["model"], line["fraction"], line["seed"])
-
-
 def run_dir(sweep_dir: Path, dataset: str, model: str, fraction: float, seed: int) -> Path:
     return Path(sweep_dir) / "runs" / dataset_slug(dataset) / model / f"f{fraction_tag(fraction)}_s{seed}"
 
 
 def make_line(result: dict, dataset: str, fraction: float, seed: int, rdir: Path, sweep_dir: Path,
               base_hash: str) -> dict:
-    """The runs.jsonl record of one finished run."""
-    s = result.get("sleep", {})
+    """The runs.jsonl record of one finished run (numbers: :func:`lava_sleep.summary.result_metrics`)."""
     return files.jsonable({
         "dataset": str(dataset), "model": result["model"], "fraction": float(fraction), "seed": int(seed),
-        "accuracy": result.get("accuracy"),
-        "linear_accuracy": result.get("linear_accuracy"),
-        "assignment_accuracy": result.get("assignment_accuracy"),
-        "phi": result.get("phi"),
-        "sleep_share_used": s.get("share_used"), "sleep_steps_used": s.get("steps_used"),
-        "sleep_steps_planned": s.get("steps_planned"),
+        **result_metrics(result),
         "train_s": result.get("timings", {}).get("train_s"),
         "backend": result.get("backend"), "run_key": result.get("run_key"),
         "run_dir": str(Path(rdir).relative_to(sweep_dir)), "sweep": base_hash,
@@ -171,7 +161,9 @@ def run_sweep(sweep_dir, cfg: SweepConfig, plots: bool = True, log=print) -> dic
             for f in cfg.fractions]
     todo = [t for t in dict.fromkeys(todo) if t not in done]
     log(f"sweep {sweep_dir}: {len(done)} runs recorded, {len(todo)} to run")
-    opts = TrainOptions(backend=cfg.backend, mode=cfg.mode, dtype=cfg.dtype, device=cfg.device,
+    # one untrained-network baseline per (seed, dataset), shared by the batches of this process
+    opts = TrainOptions(baseline_cache={}, backend=cfg.backend, mode=cfg.mode, dtype=cfg.dtype,
+                        device=cfg.device,
                         epochs=cfg.epochs, readout_images=cfg.readout_images, progress=cfg.progress,
                         checkpoint_every=120.0)
     image_size = cfg.params.input.image_size
@@ -222,160 +214,6 @@ def run_sweep(sweep_dir, cfg: SweepConfig, plots: bool = True, log=print) -> dic
         from lava_sleep import plots as plotmod
 
         plotmod.plot_sweep(sweep_dir)
-    return summary
-
-
-def _stats(values: list[float]) -> dict:
-    """n, mean, sd (ddof 1), 95 % CI half-width (t distribution) and bounds."""
-    from scipy import stats
-
-    v = np.asarray([x for x in values if x is not None and math.isfinite(x)], dtype=np.float64)
-    n = int(v.size)
-    if n == 0:
-        return {"n": 0, "mean": None, "sd": None, "ci95": None, "lo": None, "hi": None}
-    mean = float(v.mean())
-    if n < 2:
-        return {"n": 1, "mean": mean, "sd": None, "ci95": None, "lo": None, "hi": None}
-    sd = float(v.std(ddof=1))
-    half = float(stats.t.ppf(0.975, n - 1) * sd / math.sqrt(n))
-    return {"n": n, "mean": mean, "sd": sd, "ci95": half, "lo": mean - half, "hi": mean + half}
-
-
-def summarize(lines: list[dict]) -> list[dict]:
-    """One row per (model, dataset, fraction) with statistics of SUMMARY_METRICS over seeds.
-
-    A run recorded twice (same dataset, model, fraction, seed) counts once (the last line).
-    """
-    last = {line_id(x): x for x in lines}
-    cells: dict[tuple, list[dict]] = {}
-    for (ds, model, f, _), x in last.items():
-        cells.setdefault((model, ds, f), []).append(x)
-    rows = []
-    for (model, ds, f), xs in sorted(cells.items()):
-        row = {"model": model, "dataset": ds, "fraction": f, "n": len(xs),
-               "seeds": sorted(int(x["seed"]) for x in xs)}
-        for k in SUMMARY_METRICS:
-            vals = [x.get(k) for x in xs]
-            if any(v is not None for v in vals):
-                row[k] = _stats(vals)
-        rows.append(row)
-    return rows
-
-
-def compare_to_no_sleep(lines: list[dict], metric: str = "accuracy") -> list[dict]:
-    """Paired comparison of every sleep fraction with fraction 0, per (model, dataset).
-
-    For each fraction f > 0, the seeds run at both f and 0 form pairs; the difference
-    ``metric(f) - metric(0)`` is tested with a two-sided paired t-test (scipy.stats.ttest_rel).
-    p-values are Holm-corrected over the fractions of one (model, dataset), so "benefit"
-    means: mean difference > 0 and corrected p < 0.05. Rows have model, dataset, fraction, n
-    (pairs), diff_mean, diff_sd, t, p, p_holm and verdict ("benefit", "harm" or "no difference").
-    """
-    from scipy import stats
-
-    last = {line_id(x): x for x in lines}
-    by_cell: dict[tuple, dict[int, float]] = {}
-    for (ds, model, f, seed), x in last.items():
-        v = x.get(metric)
-        if v is not None and math.isfinite(v):
-            by_cell.setdefault((model, ds, f), {})[int(seed)] = float(v)
-    out = []
-    for (model, ds) in sorted({(m, d) for (m, d, _) in by_cell}):
-        base = by_cell.get((model, ds, 0.0), {})
-        group = []
-        for f in sorted(f for (m, d, f) in by_cell if (m, d) == (model, ds) and f > 0):
-            cur = by_cell[(model, ds, f)]
-            seeds = sorted(set(cur) & set(base))
-            diff = np.array([cur[s_] - base[s_] for s_ in seeds])
-            row = {"model": model, "dataset": ds, "fraction": f, "n": len(seeds), "metric": metric,
-                   "diff_mean": float(diff.mean()) if diff.size else None,
-                   "diff_sd": float(diff.std(ddof=1)) if diff.size > 1 else None,
-                   "t": None, "p": None}
-            if diff.size > 1 and np.any(diff != diff[0]):
-                res = stats.ttest_rel([cur[s_] for s_ in seeds], [base[s_] for s_ in seeds])
-                row["t"], row["p"] = float(res.statistic), float(res.pvalue)
-            group.append(row)
-        # Holm step-down correction over the fractions with a p-value
-        tested = sorted((r for r in group if r["p"] is not None), key=lambda r: r["p"])
-        running = 0.0
-        for i, r in enumerate(tested):
-            running = max(running, min(1.0, (len(tested) - i) * r["p"]))
-            r["p_holm"] = running
-        for r in group:
-            r.setdefault("p_holm", None)
-            sig = r["p_holm"] is not None and r["p_holm"] < 0.05
-            r["verdict"] = ("benefit" if sig and r["diff_mean"] > 0 else
-                            "harm" if sig and r["diff_mean"] < 0 else "no difference")
-        out.extend(group)
-    return out
-
-
-def _fmt_num(v, spec: str) -> str:
-    return "-" if v is None else format(v, spec)
-
-
-def comparison_markdown(rows: list[dict]) -> str:
-    if not rows:
-        return ""
-    out = ["| model | dataset | sleep % | pairs | accuracy difference vs 0 % (pp, mean ± sd) | t | p "
-           "| p (Holm) | verdict |", "|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        d = "-" if r["diff_mean"] is None else f"{100 * r['diff_mean']:+.1f}"
-        if r["diff_sd"] is not None:
-            d += f" ± {100 * r['diff_sd']:.1f}"
-        out.append(f"| {r['model']} | {r['dataset']} | {100 * r['fraction']:g} | {r['n']} | {d} "
-                   f"| {_fmt_num(r['t'], '.2f')} | {_fmt_num(r['p'], '.3g')} "
-                   f"| {_fmt_num(r['p_holm'], '.3g')} | {r['verdict']} |")
-    note = ("\nPaired by seed against the same model without sleep; two-sided paired t-test, "
-            "Holm-corrected over the fractions of each model and dataset; benefit/harm = corrected "
-            "p < 0.05.\n")
-    return "\n".join(out) + "\n" + note
-
-
-def _fmt(st: dict | None, pct: bool = True) -> str:
-    if not st or st.get("mean") is None:
-        return "-"
-    k = 100.0 if pct else 1.0
-    s = f"{k * st['mean']:.1f}" if pct else f"{st['mean']:.3g}"
-    if st.get("sd") is not None:
-        s += f" ± {k * st['sd']:.1f}" if pct else f" ± {st['sd']:.2g}"
-    return s
-
-
-def _fmt_ci(st: dict | None) -> str:
-    if not st or st.get("ci95") is None:
-        return "-"
-    return f"[{100 * st['lo']:.1f}, {100 * st['hi']:.1f}]"
-
-
-def summary_markdown(rows: list[dict]) -> str:
-    out = ["| model | dataset | sleep % | n | accuracy % (mean ± sd) | 95 % CI | linear % | assignment % "
-           "| phi | sleep share used % |",
-           "|---|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        out.append(
-            f"| {r['model']} | {r['dataset']} | {100 * r['fraction']:g} | {r['n']} "
-            f"| {_fmt(r.get('accuracy'))} "
-            f"| {_fmt_ci(r.get('accuracy'))} | {_fmt(r.get('linear_accuracy'))} "
-            f"| {_fmt(r.get('assignment_accuracy'))} | {_fmt(r.get('phi'), pct=False)} "
-            f"| {_fmt(r.get('sleep_share_used'))} |")
-    note = ("\naccuracy = held-out accuracy of the linear (logistic) readout for STDP runs and of the "
-            "network itself for SG runs; 95 % CI = mean ± t(0.975, n-1) sd / sqrt(n).\n")
-    return "\n".join(out) + "\n" + note
-
-
-def write_summary(sweep_dir) -> dict:
-    """Write summary.json and summary.md from runs.jsonl; returns the summary dict."""
-    sweep_dir = Path(sweep_dir)
-    lines = read_jsonl(sweep_dir / RUNS)
-    rows = summarize(lines)
-    comparison = compare_to_no_sleep(lines)
-    summary = {"runs": len({line_id(x) for x in lines}), "cells": rows, "vs_no_sleep": comparison}
-    atomic_write_json(sweep_dir / SUMMARY_JSON, files.jsonable(summary))
-    md = summary_markdown(rows)
-    if comparison:
-        md += "\n" + comparison_markdown(comparison)
-    atomic_write_text(sweep_dir / SUMMARY_MD, md)
     return summary
 
 

@@ -1,19 +1,30 @@
 """``lava-sleep bench``: simulation throughput of every backend, written as a JSON list.
 
-Each row simulates the paper network (225 inputs, 200 E, 50 I; STDP on; sleep fraction 0.2)
-for a short timed window after a warm-up and records::
+Each row simulates the paper network (225 inputs, 200 E, 50 I; STDP on) for a short timed
+window after a warm-up and records::
 
     {backend, network, batch, steps, seconds, network_steps_per_s, synaptic_events_per_s,
-     device, mode, dtype, impl, sleep_steps, sleep_share, events_per_step, status, machine, ...}
+     device, mode, dtype, impl, sleep_fraction, sleep_steps, sleep_share, schedule,
+     sleep_period, images_per_call, input_rate_hz, dataset, events_per_step, status, machine, ...}
 
 * ``network_steps_per_s`` counts every member of a batch (aggregate);
 * ``synaptic_events_per_s`` = network_steps_per_s x events_per_step, where events_per_step
   (spikes times the number of existing synapses they travel through, all pathways) is
-  measured once for the configuration with a recorded run of the engine (all backends
-  compute the same spikes, so it is a property of the model, not of the backend);
-* the schedule puts a sleep episode after every image (period = steps_per_image = 350) and
-  disables early wake-up (tol = 0), so every window of whole images is 20 % sleep, block
-  decays included; fixed-point rows use the linear decay form (the only fixed form);
+  measured once per schedule and sleep fraction with a recorded run of the engine (all
+  backends compute the same spikes, so it is a property of the model, not of the backend);
+* engine rows (``torch``, native kernel) run the way ``lava-sleep train`` does: the paper
+  preset's schedule (one sleep episode every ``period`` = 3,500 steps, i.e. every 10 images;
+  early wake-up as configured) and ``run()`` on chunks of many images (160 at B = 1, the
+  chunk ``train`` uses for 8,000 images and 50 snapshots; about 160 member-images per call at
+  larger batches, whole sleep periods). Each batch size gets a 20 %-sleep row and a no-sleep
+  row (``--sleep-fractions``);
+* the slow rows (NumPy oracle, Lava backends, the engine's pure torch path) run one image per
+  call with a sleep episode after every image (period = steps_per_image = 350, early wake-up
+  off), so even a window of a few images is 20 % sleep, block decays included; fixed-point
+  rows use the linear decay form (the only fixed form);
+* the images are the first 512 of ``--dataset`` (default: the embedded digits, no download),
+  resized to 15x15; a dataset that fails to load is a one-line error (exit 2), never a silent
+  substitute. Random images only with ``--random-images``, recorded in every row;
 * Lava rows run in a subprocess each (a hang or crash there cannot stop the bench) and are
   recorded as ``status: "skipped"`` with the reason when the backend is unavailable.
 
@@ -26,6 +37,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import platform
 import subprocess
@@ -40,6 +52,16 @@ BACKENDS = ("numpy", "torch", "lava-float", "lava-fixed", "lava-float-fused", "l
 CPU_BATCHES = (1, 16, 64)
 CUDA_BATCHES = (1, 16, 64, 256, 1024)
 SLEEP_FRACTION = 0.2
+SLEEP_FRACTIONS = (SLEEP_FRACTION, 0.0)
+#: images per run() call at B = 1: the chunk `lava-sleep train` uses for 8,000 training
+#: images and 50 snapshots (lava_sleep.experiment.stdp.chunk_bounds: ceil(8000 / 50)).
+TRAIN_CHUNK = math.ceil(8000 / 50)
+#: no-sleep rows are added for batches up to this size (larger CUDA batches: sleep rows only).
+NO_SLEEP_MAX_BATCH = 64
+BENCH_IMAGES = 512
+DEFAULT_DATASET = "digits"
+SCHEDULE_TRAINING = "training"
+SCHEDULE_PER_IMAGE = "sleep after every image"
 RESULT_TAG = "BENCH_RESULT "
 
 
@@ -52,35 +74,101 @@ def add_arguments(p):
     p.add_argument("--backends", nargs="+", metavar="B", default=list(BACKENDS),
                    help=f"backends to measure (default all: {' '.join(BACKENDS)})")
     p.add_argument("--seconds", type=float, default=5.0, metavar="S",
-                   help="timed window per row after the warm-up, seconds (default 5; at least one image)")
+                   help="timed window per row after the warm-up, seconds (default 5; at least one call)")
     p.add_argument("--batches", type=int, nargs="+", metavar="B", default=None,
                    help="torch batch sizes (default 1 16 64 on the CPU, up to 1024 on CUDA)")
+    p.add_argument("--sleep-fractions", type=float, nargs="+", metavar="F", default=list(SLEEP_FRACTIONS),
+                   help="engine rows: one row per sleep fraction at each batch (default 0.2 0: a 20 %% "
+                        f"sleep row and a no-sleep row; no-sleep rows up to B = {NO_SLEEP_MAX_BATCH}); "
+                        "the NumPy and Lava rows use the first")
+    p.add_argument("--chunk-images", type=int, default=TRAIN_CHUNK, metavar="N",
+                   help=f"engine rows: images per run() call at B = 1 (default {TRAIN_CHUNK}, the chunk "
+                        "train uses for 8,000 images); at batch B about N/B, in whole sleep periods "
+                        "(10 images), at least one period")
+    p.add_argument("--dataset", default=None, metavar="NAME",
+                   help=f"images to present: digits | mnist | ... | path to .npz or IDX folder "
+                        f"(default {DEFAULT_DATASET}, embedded; the first {BENCH_IMAGES}, resized to 15x15)")
+    p.add_argument("--data-dir", default=None, metavar="DIR",
+                   help="folder holding the dataset files (default: the cache folder)")
+    p.add_argument("--random-images", action="store_true",
+                   help="present uniformly random images (seed 0) instead of a dataset; recorded in "
+                        "every row (random pixels drive the network much harder than digits)")
     p.add_argument("--device", default="auto",
                    help="torch rows: cpu, cuda or auto (default: CPU rows, plus CUDA rows when present)")
     p.add_argument("--seed", type=int, default=0, help="seed of the networks (default 0)")
 
 
 # -- configuration ---------------------------------------------------------------------------
-def bench_params(fixed: bool = False):
-    """The paper network with STDP on and 20 % sleep, one episode after every image."""
+def bench_params(fixed: bool = False, fraction: float = SLEEP_FRACTION):
+    """The slow rows' schedule: the paper network with STDP on and sleep ``fraction``, one
+    episode after every image and early wake-up off (every window of whole images has the
+    fraction's share of sleep)."""
     from lava_sleep import params as P
 
     base = P.paper()
     spi = base.input.steps_per_image
     form = "linear" if fixed else base.sleep.form
     return dataclasses.replace(base, sleep=dataclasses.replace(
-        base.sleep, fraction=SLEEP_FRACTION, period=spi, tol=0.0, form=form))
+        base.sleep, fraction=float(fraction), period=spi, tol=0.0, form=form))
+
+
+def training_params(fixed: bool = False, fraction: float = SLEEP_FRACTION):
+    """The engine rows' schedule: what ``lava-sleep train --sleep-fraction F`` runs (the paper
+    preset with that fraction; fixed point in the linear decay form)."""
+    from lava_sleep import params as P
+
+    p = P.paper().with_sleep_fraction(float(fraction))
+    if fixed:
+        p = dataclasses.replace(p, sleep=dataclasses.replace(p.sleep, form="linear"))
+    return p
+
+
+def row_params(row: dict):
+    fixed = row["mode"] == "fixed"
+    if row["schedule"] == SCHEDULE_TRAINING:
+        return training_params(fixed, row["sleep_fraction"])
+    return bench_params(fixed, row["sleep_fraction"])
+
+
+def period_images(p) -> int:
+    """Images per sleep period (the schedule repeats every this many images)."""
+    return max(1, math.ceil(p.sleep.period / p.input.steps_per_image))
+
+
+def chunk_images(chunk: int, batch: int, per_period: int) -> int:
+    """Images per call at ``batch``: about chunk / batch, whole periods, at least one period."""
+    return max(per_period, (chunk // batch) // per_period * per_period)
+
+
+def load_bench_images(dataset: str | None = None, data_dir=None, n: int = BENCH_IMAGES,
+                      random: bool = False, size: int = 15) -> tuple[np.ndarray, dict]:
+    """The bench's images (n, size*size) uint8 and a description for the records.
+
+    The first ``n`` images of ``dataset`` (default the embedded digits), area-resampled to
+    size x size. Raises DataError (one line, exit 2 on the command line) when the dataset
+    cannot be loaded; random images only when asked for (``random=True``).
+    """
+    from lava_sleep.data import DataError, load_dataset, resize_images
+
+    if random:
+        if dataset is not None:
+            raise DataError("--random-images and --dataset exclude each other")
+        images = np.random.default_rng(0).integers(0, 256, size=(n, size * size), dtype=np.uint8)
+        return images, {"dataset": "random (uniform 0-255, seed 0)", "dataset_images": n,
+                        "original_size": [size, size], "random_images": True}
+    name = DEFAULT_DATASET if dataset is None else dataset
+    ds = load_dataset(name, data_dir=data_dir)
+    if len(ds) == 0:
+        raise DataError(f"{name}: the dataset holds no images")
+    k = min(n, len(ds))
+    images = resize_images(ds.images[:k], size).reshape(k, -1)
+    return images, {"dataset": str(ds.name), "dataset_images": int(k),
+                    "original_size": [int(x) for x in ds.images.shape[1:]], "random_images": False}
 
 
 def bench_images(n: int = 64) -> np.ndarray:
-    """The embedded digits (no download) resized to 15x15, flattened; random images as fallback."""
-    try:
-        from lava_sleep.data import load_dataset, resize_images
-
-        ds = load_dataset("digits")
-        return resize_images(ds.images[:n], 15).reshape(n, -1)
-    except Exception:  # noqa: BLE001 - the bench must run even without the data module
-        return np.random.default_rng(0).integers(0, 256, size=(n, 225), dtype=np.uint8)
+    """The embedded digits (no download) resized to 15x15, flattened (raises DataError)."""
+    return load_bench_images(DEFAULT_DATASET, n=n)[0]
 
 
 def machine_info(device: str | None = None) -> dict:
@@ -110,13 +198,17 @@ def machine_info(device: str | None = None) -> dict:
     return info
 
 
-def events_per_step(params, images, seed: int) -> float:
-    """Mean synaptic events per network step: spikes times existing outgoing synapses."""
+def events_per_step(params, images, seed: int, n_images: int = 4) -> float:
+    """Mean synaptic events per network step: spikes times existing outgoing synapses, over
+    ``n_images`` images (and the sleep they bring) of a fresh engine member."""
     from lava_sleep.backends import make_simulator
 
     sim = make_simulator("torch", [params], [seed])
-    out = sim.run(images[:4], record_spikes=True)
-    masks, sp = sim.masks(0), out.spikes[0]
+    try:
+        out = sim.run(cycle(images, 0, n_images), record_spikes=True)
+        masks, sp = sim.masks(0), out.spikes[0]
+    finally:
+        getattr(sim, "close", lambda: None)()
     events = 0
     for name, mask in masks.items():
         out_degree = mask.sum(0)  # (pre,)
@@ -125,30 +217,55 @@ def events_per_step(params, images, seed: int) -> float:
 
 
 # -- measuring -------------------------------------------------------------------------------
-def measure(sim, images, seconds: float) -> dict:
-    """Warm up on one image, then run one image per call until ``seconds`` have passed."""
-    sim.run(images[:1])
-    steps = sleep_steps = 0
-    k = 1
+def cycle(images: np.ndarray, start: int, n: int) -> np.ndarray:
+    """Images start .. start + n - 1, wrapping around the set."""
+    return images[np.arange(start, start + n) % len(images)]
+
+
+def measure(sim, images, seconds: float, images_per_call: int = 1, warmup_images: int = 1) -> dict:
+    """Warm up on ``warmup_images`` images, then call ``run()`` on ``images_per_call``
+    images at a time until ``seconds`` have passed (at least one call)."""
+    sim.run(cycle(images, 0, warmup_images))
+    steps = sleep_steps = calls = 0
+    k = warmup_images
     t0 = time.perf_counter()
     while True:
-        out = sim.run(images[k % len(images): k % len(images) + 1])
-        k += 1
+        out = sim.run(cycle(images, k, images_per_call))
+        k += images_per_call
+        calls += 1
         steps += int(np.sum(out.steps))
         sleep_steps += int(np.sum(out.sleep_steps))
         elapsed = time.perf_counter() - t0
         if elapsed >= seconds:
             break
-    return {"steps": steps, "seconds": elapsed, "sleep_steps": sleep_steps}
+    return {"steps": steps, "seconds": elapsed, "sleep_steps": sleep_steps, "calls": calls,
+            "images": calls * images_per_call}
 
 
-def _row(backend, batch, device, mode, dtype, impl, fixed) -> dict:
-    p = bench_params(fixed)
-    return {"backend": backend, "network": "paper", "batch": batch, "device": device, "mode": mode,
-            "dtype": dtype, "impl": impl, "steps": 0, "seconds": 0.0, "network_steps_per_s": None,
-            "synaptic_events_per_s": None, "sleep_steps": 0, "sleep_share": None,
-            "steps_per_image": p.input.steps_per_image, "sleep_period": p.sleep.period,
-            "sleep_fraction": p.sleep.fraction, "sleep_form": p.sleep.form, "status": "ok", "reason": None}
+def _row(backend, batch, device, mode, dtype, impl, fixed, sleep_fraction=SLEEP_FRACTION,
+         images_per_call=None, data_info=None) -> dict:
+    """A planned record. The engine's native rows (backend torch, impl not "torch") use the
+    training schedule and ``images_per_call`` (default: the training chunk scaled to the
+    batch); the other rows the per-image schedule, one image per call."""
+    chunked = backend == "torch" and impl != "torch"
+    row = {"backend": backend, "network": "paper", "batch": batch, "device": device, "mode": mode,
+           "dtype": dtype, "impl": impl, "sleep_fraction": float(sleep_fraction),
+           "schedule": SCHEDULE_TRAINING if chunked else SCHEDULE_PER_IMAGE,
+           "steps": 0, "seconds": 0.0, "network_steps_per_s": None, "synaptic_events_per_s": None,
+           "sleep_steps": 0, "sleep_share": None, "status": "ok", "reason": None}
+    p = row_params({**row, "mode": "fixed" if fixed else mode})
+    per_period = period_images(p)
+    if not chunked:
+        ipc, warm = 1, 1
+    else:
+        ipc = images_per_call or chunk_images(TRAIN_CHUNK, batch, per_period)
+        warm = per_period if p.sleep.fraction > 0 else 1  # the first episode happens in the warm-up
+    row.update({"images_per_call": int(ipc), "warmup_images": int(warm), "calls": 0, "images": 0,
+                "steps_per_image": p.input.steps_per_image, "sleep_period": p.sleep.period,
+                "sleep_tol": p.sleep.tol, "sleep_form": p.sleep.form,
+                "input_rate_hz": p.input.max_rate_hz})
+    row.update(data_info or {"dataset": DEFAULT_DATASET, "random_images": False})
+    return row
 
 
 def _finish(row, res, eps) -> dict:
@@ -163,8 +280,7 @@ def _finish(row, res, eps) -> dict:
 def run_inprocess(row, images, seconds, seed, eps, threads=None) -> dict:
     from lava_sleep.backends import make_simulator
 
-    fixed = row["mode"] == "fixed"
-    p = bench_params(fixed)
+    p = row_params(row)
     B = row["batch"]
     if row["backend"] == "numpy":
         sim = make_simulator("numpy", [p] * B, [seed + b for b in range(B)], mode=row["mode"],
@@ -176,15 +292,19 @@ def run_inprocess(row, images, seconds, seed, eps, threads=None) -> dict:
                              device=row["device"], impl=row["impl"] or "auto", threads=threads)
         row["impl"] = sim.impl_name
     try:
-        return _finish(row, measure(sim, images, seconds), eps)
+        return _finish(row, measure(sim, images, seconds, row["images_per_call"], row["warmup_images"]), eps)
     finally:
         close = getattr(sim, "close", None)
         if close is not None:
             close()
 
 
-def run_lava_subprocess(row, seconds, seed, eps) -> dict:
-    spec = {"backend": row["backend"], "impl": row["impl"], "seconds": seconds, "seed": seed}
+def run_lava_subprocess(row, seconds, seed, eps, images=None) -> dict:
+    """Measure a Lava row in a subprocess; ``images`` (default: the embedded digits) are sent
+    along, so the worker presents the same images as the other rows."""
+    spec = {"backend": row["backend"], "impl": row["impl"], "seconds": seconds, "seed": seed,
+            "fraction": row.get("sleep_fraction", SLEEP_FRACTION),
+            "images": None if images is None else np.asarray(images, dtype=np.uint8).tolist()}
     code = "from lava_sleep.commands.bench import lava_worker; raise SystemExit(lava_worker())"
     try:
         res = subprocess.run([sys.executable, "-c", code], input=json.dumps(spec), capture_output=True,
@@ -210,13 +330,15 @@ def lava_worker() -> int:
     try:
         from lava_sleep import lava_backend
 
-        sim = lava_backend.make(spec["backend"], [bench_params("fixed" in spec["backend"])], [spec["seed"]],
-                                fused_kernel=spec.get("impl") or "auto")
+        p = bench_params("fixed" in spec["backend"], spec.get("fraction", SLEEP_FRACTION))
+        images = (bench_images(BENCH_IMAGES) if spec.get("images") is None
+                  else np.asarray(spec["images"], dtype=np.uint8))
+        sim = lava_backend.make(spec["backend"], [p], [spec["seed"]], fused_kernel=spec.get("impl") or "auto")
     except Exception as exc:  # noqa: BLE001 - reported as a skipped row
         print(RESULT_TAG + json.dumps({"error": f"{type(exc).__name__}: {exc}".splitlines()[0]}), flush=True)
         return 0
     try:
-        res = measure(sim, bench_images(), spec["seconds"])
+        res = measure(sim, images, spec["seconds"])
         res["impl"] = getattr(sim, "fused_kernel", None)
     except Exception as exc:  # noqa: BLE001
         res = {"error": f"{type(exc).__name__}: {exc}".splitlines()[0]}
@@ -227,13 +349,23 @@ def lava_worker() -> int:
 
 
 # -- the command -------------------------------------------------------------------------------
-def plan_rows(args, cuda: bool) -> list[dict]:
+def plan_rows(args, cuda: bool, data_info: dict | None = None) -> list[dict]:
     rows = []
     want = set(args.backends)
+    fractions = list(getattr(args, "sleep_fractions", None) or SLEEP_FRACTIONS)
+    chunk = getattr(args, "chunk_images", None) or TRAIN_CHUNK
+    f0 = fractions[0]
+
+    def add(backend, batch, device, mode, dtype, impl, fixed, fraction=f0):
+        ipc = None
+        if backend == "torch" and impl != "torch":
+            ipc = chunk_images(chunk, batch, period_images(training_params(fixed, fraction)))
+        rows.append(_row(backend, batch, device, mode, dtype, impl, fixed, fraction, ipc, data_info))
+
     if "numpy" in want:
-        rows.append(_row("numpy", 1, "cpu", "float", "float64", None, False))
+        add("numpy", 1, "cpu", "float", "float64", None, False)
         if args.full:
-            rows.append(_row("numpy", 1, "cpu", "fixed", "float64", None, True))
+            add("numpy", 1, "cpu", "fixed", "float64", None, True)
     if "torch" in want:
         devices = []
         if args.device in ("auto", "cpu"):
@@ -245,26 +377,29 @@ def plan_rows(args, cuda: bool) -> list[dict]:
             if args.full and not args.batches and dev == "cpu":
                 batches = (*batches, 256)
             for b in batches:
-                rows.append(_row("torch", b, dev, "float", "float64", None, False))
+                for i, f in enumerate(fractions):
+                    if i == 0 or f > 0 or b <= NO_SLEEP_MAX_BATCH:
+                        add("torch", b, dev, "float", "float64", None, False, f)
             if args.full:
                 for b in (batches[0], batches[-1]):
-                    rows.append(_row("torch", b, dev, "float", "float32", None, False))
-                    rows.append(_row("torch", b, dev, "fixed", "float64", None, True))
+                    add("torch", b, dev, "float", "float32", None, False)
+                    add("torch", b, dev, "fixed", "float64", None, True)
                 if dev == "cpu":  # the pure tensor path, for comparison with the native kernel
-                    rows.append(_row("torch", 1, dev, "float", "float64", "torch", False))
-                    rows.append(_row("torch", 64, dev, "float", "float64", "torch", False))
+                    add("torch", 1, dev, "float", "float64", "torch", False)
+                    add("torch", 64, dev, "float", "float64", "torch", False)
     for be in BACKENDS[2:]:
         if be in want:
             fixed = "fixed" in be
-            rows.append(_row(be, 1, "cpu", "fixed" if fixed else "float", "float64", None, fixed))
+            add(be, 1, "cpu", "fixed" if fixed else "float", "float64", None, fixed)
             if args.full and be.endswith("fused"):  # the fused model's NumPy step, for comparison
-                rows.append(_row(be, 1, "cpu", "fixed" if fixed else "float", "float64", "numpy", fixed))
+                add(be, 1, "cpu", "fixed" if fixed else "float", "float64", "numpy", fixed)
     return rows
 
 
 def format_row(r: dict) -> str:
     impl = r["impl"] or "-"
-    what = f"{r['backend']:<17}{impl:<7}{r['mode']:<6}{r['dtype']:<8}{r['batch']:>5}  {r['device']:<5}"
+    what = (f"{r['backend']:<17}{impl:<7}{r['mode']:<6}{r['dtype']:<8}{r['batch']:>5}  {r['device']:<5}"
+            f"{r['sleep_fraction']:>6.2f}{r['images_per_call']:>6}")
     if r["status"] != "ok":
         return f"{what}  skipped: {r['reason']}"
     return (f"{what}{r['network_steps_per_s']:>14,.0f}{r['synaptic_events_per_s']:>16,.0f}"
@@ -284,6 +419,11 @@ def run(args) -> int:
         raise UserError(f"--seconds must be > 0, got {args.seconds}")
     if args.batches and min(args.batches) < 1:
         raise UserError("--batches must be >= 1")
+    if args.chunk_images < 1:
+        raise UserError(f"--chunk-images must be >= 1, got {args.chunk_images}")
+    bad = [f for f in args.sleep_fractions if not 0 <= f <= 0.95]
+    if bad:
+        raise UserError(f"--sleep-fractions must be in [0, 0.95], got {bad[0]}")
     if not 0 <= args.seed < 2**32 - 2**16:  # members use seeds seed .. seed + B - 1
         raise UserError(f"--seed must be in [0, 2**32 - 65536), got {args.seed}")
     if args.device not in ("auto", "cpu") and not args.device.startswith("cuda"):
@@ -291,21 +431,35 @@ def run(args) -> int:
     cuda = torch.cuda.is_available()
     if args.device.startswith("cuda") and not cuda:
         raise UserError(f"--device {args.device}: CUDA is not available on this machine")
-    images = bench_images()
-    rows = plan_rows(args, cuda)
-    eps = events_per_step(bench_params(), images, args.seed)
-    print(f"paper network, STDP on, sleep fraction {SLEEP_FRACTION}; {eps:.1f} synaptic events per "
-          f"network-step; window {args.seconds:g} s per row")
-    print(f"{'backend':<17}{'impl':<7}{'mode':<6}{'dtype':<8}{'batch':>5}  {'dev':<5}"
-          f"{'net-steps/s':>14}{'syn-events/s':>16}{'sleep':>8}{'secs':>7}")
+    images, data_info = load_bench_images(args.dataset, args.data_dir, BENCH_IMAGES, args.random_images)
+    rate = training_params().input.max_rate_hz
+    data_info["mean_input_rate_hz"] = float(images.mean()) / 255.0 * rate
+    rows = plan_rows(args, cuda, data_info)
+    eps = {}
+    for r in rows:
+        key = (r["schedule"], r["sleep_fraction"])
+        if key not in eps:
+            p = row_params({**r, "mode": "float"})
+            eps[key] = events_per_step(p, images, args.seed, max(4, period_images(p)))
+    src = data_info["dataset"] + ("" if args.random_images else
+                                  " ({} images, {}x{} -> 15x15)".format(data_info["dataset_images"],
+                                                                       *data_info["original_size"]))
+    print(f"paper network, STDP on; images: {src}; input {rate:g} Hz for a white pixel "
+          f"(mean {data_info['mean_input_rate_hz']:.1f} Hz); window {args.seconds:g} s per row")
+    print(f"engine rows: training schedule (sleep every {period_images(training_params())} images), "
+          f"{args.chunk_images} images per call at B = 1; other rows: one image per call, sleep after "
+          "every image")
+    print(f"{'backend':<17}{'impl':<7}{'mode':<6}{'dtype':<8}{'batch':>5}  {'dev':<5}{'sleep':>6}"
+          f"{'img/c':>6}{'net-steps/s':>14}{'syn-events/s':>16}{'share':>8}{'secs':>7}")
     done = []
     for row in rows:
         row["machine"] = machine_info(row["device"])
+        e = eps[(row["schedule"], row["sleep_fraction"])]
         if row["backend"].startswith("lava"):
-            row = run_lava_subprocess(row, args.seconds, args.seed, eps)
+            row = run_lava_subprocess(row, args.seconds, args.seed, e, images)
         else:
             try:
-                row = run_inprocess(row, images, args.seconds, args.seed, eps)
+                row = run_inprocess(row, images, args.seconds, args.seed, e)
             except UserError as exc:
                 row.update(status="skipped", reason=str(exc))
         done.append(row)

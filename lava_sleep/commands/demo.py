@@ -64,38 +64,64 @@ def add_arguments(p):
 
 
 def comparison_rows(results: list[dict]) -> list[dict]:
+    """Table rows: the two baselines (raw pixels, untrained network; from the first run, the
+    same split and seed for every run), then one row per run."""
     rows = []
+    base = results[0]["metrics"].get("baselines") if results else None
+    if base:
+        rows.append({"run": "baseline: raw pixels (logistic)", "sleep_fraction": None,
+                     "assignment_accuracy": None, "linear_accuracy": base["pixels_linear_accuracy"],
+                     "train_linear_accuracy": base["pixels_train_linear_accuracy"]})
+        rows.append({"run": "baseline: untrained network", "sleep_fraction": None,
+                     "assignment_accuracy": base["untrained_assignment_accuracy"],
+                     "linear_accuracy": base["untrained_linear_accuracy"],
+                     "train_linear_accuracy": base["untrained_train_linear_accuracy"],
+                     "phi": base["untrained_phi"], "test_rate_hz": base["untrained_test_rate_hz"]})
     for r in results:
         m = r["metrics"]
         w = m["weights"]
         plastic = [n for n in ("XE", "EE") if n in w]
+        e = (r.get("cost") or {}).get("energy", {}).get("per_training_image_uj")
         rows.append({
             "run": r["label"], "sleep_fraction": r["sleep_fraction"],
             "assignment_accuracy": m["assignment_accuracy"], "linear_accuracy": m["linear_accuracy"],
+            "train_linear_accuracy": m["train_linear_accuracy"],
             "phi": m["phi"], "classes_represented": m["diversity"]["classes_represented"],
             "saturation": {n: w[n]["saturation"] for n in plastic},
             "entropy_norm": {n: w[n]["entropy_norm"] for n in plastic},
             "test_rate_hz": m["test_rate_hz"],
             "sleep_steps_used": r["sleep"]["steps_used"], "sleep_steps_planned": r["sleep"]["steps_planned"],
             "sleep_share_used": r["sleep"]["share_used"],
+            "energy_uj_per_image": e,
         })
     return rows
+
+
+def _energy(e: dict | None) -> str:
+    return "-" if not e else f"{e['wake']:.2f} + {e['sleep']:.2f}"
 
 
 def comparison_table(rows: list[dict]) -> str:
     def pct(x):
         return "-" if x is None else f"{100 * x:.1f}"
 
-    head = ("| run | sleep % | assignment acc % | linear acc % | phi | classes | XE at bounds % "
-            "| EE at bounds % | E rate Hz | sleep steps used / planned |")
+    def num(x, spec):
+        return "-" if x is None else format(x, spec)
+
+    head = ("| run | sleep % | assignment acc % | linear acc % (train %) | phi | XE at bounds % "
+            "| EE at bounds % | E rate Hz | sleep steps used / planned | energy per image µJ wake + sleep |")
     lines = [head, "|" + "---|" * 10]
     for r in rows:
-        phi = "-" if r["phi"] is None else f"{r['phi']:.3f}"
+        sat = r.get("saturation", {})
+        e = r.get("energy_uj_per_image")
+        steps = (f"{r['sleep_steps_used']} / {r['sleep_steps_planned']}" if "sleep_steps_used" in r else "-")
         lines.append(
-            f"| {r['run']} | {100 * r['sleep_fraction']:g} | {pct(r['assignment_accuracy'])} "
-            f"| {pct(r['linear_accuracy'])} | {phi} | {r['classes_represented']} "
-            f"| {pct(r['saturation'].get('XE'))} | {pct(r['saturation'].get('EE'))} "
-            f"| {r['test_rate_hz']:.1f} | {r['sleep_steps_used']} / {r['sleep_steps_planned']} |")
+            f"| {r['run']} | {num(r['sleep_fraction'] and 100 * r['sleep_fraction'], 'g')} "
+            f"| {pct(r['assignment_accuracy'])} "
+            f"| {pct(r['linear_accuracy'])} ({pct(r.get('train_linear_accuracy'))}) "
+            f"| {num(r.get('phi'), '.3f')} | {pct(sat.get('XE'))} | {pct(sat.get('EE'))} "
+            f"| {num(r.get('test_rate_hz'), '.1f')} | {steps} "
+            f"| {_energy(e)} |")
     return "\n".join(lines) + "\n"
 
 
@@ -110,6 +136,7 @@ def run(args) -> int:
     from lava_sleep.params import paper, save_toml
 
     options.check_seed(args.seed)
+    options.check_out_dir(args.out)
     options.check_positive("--n-train", args.n_train, allow_none=False)
     options.check_positive("--n-test", args.n_test, allow_none=False)
     backend = resolve_backend(args.backend)
@@ -160,6 +187,9 @@ def run(args) -> int:
     print()
     print(table)
     chance = 1.0 / data.n_classes
+    print(f"Baselines use the same split, resized images and readouts (pixels: logistic regression on the "
+          f"{params.n_input} pixels; untrained: the same network and seed with plasticity off). Energy: "
+          f"an estimate for Loihi 1 silicon (Davies et al. 2018 per-operation figures), not a measurement.")
     print(f"chance level {100 * chance:.0f} %. Results: {out}/comparison.json, runs in {out}/no_sleep and "
           f"{out}/{tag}; {len(written)} plots ({out}/plots and each run's plots/). "
           f"Total {time.perf_counter() - t_start:.0f} s.")

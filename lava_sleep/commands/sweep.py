@@ -28,6 +28,7 @@ def run(args) -> int:
     from lava_sleep.experiment.config import MODELS, build_params, build_sg_params, check_choice, parse_list
     from lava_sleep.sweep import SUMMARY_MD, SweepConfig, run_sweep
 
+    options.check_out_dir(args.out)
     datasets = list(dict.fromkeys(parse_list(args.datasets, str, "dataset")))
     fractions = list(dict.fromkeys(parse_list(args.fractions, float, "fraction")))
     seeds = list(dict.fromkeys(parse_list(args.seeds, int, "seed")))
@@ -40,7 +41,7 @@ def run(args) -> int:
     options.check_positive("--readout-images", args.readout_images)
     options.check_positive("--batch", args.batch)
     backend = options.backend_from_args(args)
-    params = build_params(args.preset, args.config)
+    params = options.params_for_mode(build_params(args.preset, args.config), args.mode)
     sgp = build_sg_params(args.preset, args.config) if "sg" in models else None
     batch = args.batch if args.batch is not None else (16 if backend == "torch" else 1)
     cfg = SweepConfig(datasets=datasets, fractions=fractions, seeds=seeds, models=models, params=params,

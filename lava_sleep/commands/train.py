@@ -79,7 +79,7 @@ def run(args) -> int:
     options.check_seed(args.seed)
     options.check_positive("--epochs", args.epochs, allow_none=False)
     options.check_positive("--readout-images", args.readout_images)
-    out = Path(args.out)
+    out = options.check_out_dir(Path(args.out))  # exists as a file / not writable: one line, before any data
     params = build_params(args.preset, args.config)
     if args.sleep_fraction is not None:
         params = params.with_sleep_fraction(args.sleep_fraction)
@@ -99,8 +99,7 @@ def run(args) -> int:
         print_summary(r, out)
         return 0
     backend = options.backend_from_args(args)
-    if args.mode == "fixed":
-        params.check_fixed()
+    params = options.params_for_mode(params, args.mode)
     data = DataCache().run_data(args.dataset, params.input.image_size, args.seed, args.n_train,
                                 args.n_test, args.data_dir, args.subset)
     opts = TrainOptions(backend=backend, mode=args.mode, dtype=args.dtype, device=args.device,

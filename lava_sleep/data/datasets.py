@@ -59,6 +59,9 @@ from lava_sleep.data.idx import read_idx
 SUBSETS = ("train", "test", "all")
 HOLDOUT_EVERY = 5  # fixed split of datasets without an official one: index % 5 == 4 is "test"
 DIGIT_CLASSES = tuple(str(d) for d in range(10))
+#: Most classes a dataset may have (labels 0..MAX_CLASSES-1): the readouts and class lists
+#: are sized by the class count, so a stray huge label must not size them.
+MAX_CLASSES = 1000
 SPLIT_STEMS = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
@@ -239,6 +242,24 @@ def _check_label_range(labels: np.ndarray, n_classes: int, where) -> None:
         raise DataError(f"{where}: label {int(labels.max())} out of range for {n_classes} classes")
 
 
+def classes_from_labels(labels: np.ndarray, where) -> tuple[str, ...]:
+    """Class names "0".."K-1" for labels that are class indices 0..K-1 with K <= MAX_CLASSES.
+
+    Labels far beyond that (e.g. 10**9) would build a class list of that size: a one-line
+    DataError instead, as for negative labels.
+    """
+    if not labels.size:
+        return ("0",)
+    lo, hi = int(labels.min()), int(labels.max())
+    if lo < 0:
+        raise DataError(f"{where}: negative label {lo}; labels must be class indices 0..K-1")
+    if hi >= MAX_CLASSES:
+        n = int(np.unique(labels).size)
+        raise DataError(f"{where}: labels must be class indices 0..K-1 with K at most {MAX_CLASSES}, found "
+                        f"label {hi} ({n} distinct values); renumber them 0..{n - 1}")
+    return tuple(str(i) for i in range(hi + 1))
+
+
 def _combine(parts, name: str, classes, sources) -> Dataset:
     if len({p[0].shape[1:] for p in parts}) > 1:
         raise DataError(
@@ -248,7 +269,7 @@ def _combine(parts, name: str, classes, sources) -> Dataset:
     images = np.concatenate([p[0] for p in parts]) if len(parts) > 1 else parts[0][0]
     labels = np.concatenate([p[1] for p in parts]) if len(parts) > 1 else parts[0][1]
     if classes is None:
-        classes = tuple(str(i) for i in range(int(labels.max()) + 1 if labels.size else 1))
+        classes = classes_from_labels(labels, name)
     return Dataset(images=images, labels=labels, name=name, classes=classes, source=tuple(sources))
 
 
@@ -393,6 +414,9 @@ def load_npz(path: str | os.PathLike, subset: str = "all") -> Dataset:
             names = z["classes"] if "classes" in z.files else None
         except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
             raise DataError(f"{path}: corrupted array data ({exc})") from None
+    for what, arr in (("images", images), ("labels", labels), ("classes", names)):
+        if arr is not None and not isinstance(arr, np.ndarray):  # a zip member that is no .npy
+            raise DataError(f"{path}: corrupted array data ({what!r} is not a NumPy array)")
     if images.dtype != np.uint8:
         raise DataError(f"{path}: 'images' must be uint8 (0-255), found {images.dtype}")
     if images.ndim == 2:
@@ -418,9 +442,12 @@ def load_npz(path: str | os.PathLike, subset: str = "all") -> Dataset:
                 f"{path}: 'classes' must be a 1-D array of names, found {names.dtype} {names.shape}"
             )
         classes = tuple(str(c) for c in names)
+        if len(classes) > MAX_CLASSES:
+            raise DataError(f"{path}: 'classes' names {len(classes)} classes, at most {MAX_CLASSES} "
+                            "are supported")
         _check_label_range(labels, len(classes), path)
     else:
-        classes = tuple(str(i) for i in range(int(labels.max()) + 1))
+        classes = classes_from_labels(labels, path)
     ds = Dataset(
         images=np.ascontiguousarray(images),
         labels=labels.astype(np.int64),

@@ -149,8 +149,11 @@ class LockstepImpl:
         d_e = mv("XE", s["X"]) + mv("EE", s["E"]) - mv("IE", s["I"])
         return torch.cat([d_e, mv("EI", s["E"])], 1)
 
-    def _tick(self, plan, thr_t, n_images, counts, rec):
-        """Advance every member one step; ``plan`` holds this tick's per-member host arrays."""
+    def _tick(self, plan, thr_t, n_images, counts, activity, rec):
+        """Advance every member one step; ``plan`` holds this tick's per-member host arrays.
+
+        ``activity``: (X, N) int64 tensors (3 B, nx) and (3 B, ne + ni); member b adds its
+        spikes to row 3 b + (0 awake, 1 asleep, 2 finished: discarded)."""
         B = len(self.seeds)
         t, wake_t = self.counters[:, 0], self.counters[:, 1]
         awake, asleep = plan["awake"], plan["asleep"]
@@ -163,6 +166,7 @@ class LockstepImpl:
             np.where(awake, plan["img"], n_images) + np.arange(B) * (n_images + 1), plan["rec_pos"],
             rng.key_array(self.seeds, rng.Stream.TRACE_ROUND, t, stdp.PRE_TRACES),
             rng.key_array(self.seeds, rng.Stream.TRACE_ROUND, t, stdp.POST_TRACES),
+            np.where(awake, 0, np.where(asleep, 1, 2)) + np.arange(B) * 3,
         ]).astype(np.int64)
         h = torch.from_numpy(host).to(self.dev)
         awake_t, asleep_t, active_t = h[3].bool(), h[4].bool(), h[5].bool()
@@ -183,6 +187,8 @@ class LockstepImpl:
         if plan["block_end"].any():
             self._decay(plan)
         counts.index_add_(0, h[7], s["E"].to(torch.int64))
+        activity[0].index_add_(0, h[11], sx.to(torch.int64))
+        activity[1].index_add_(0, h[11], s_n.to(torch.int64))
         if rec is not None:
             rec["X"][self.barange, h[8]] = sx
             rec["N"][self.barange, h[8]] = s_n
@@ -299,6 +305,9 @@ class LockstepImpl:
         episodes = [[] for _ in range(B)]
         open_ep: dict[int, dict] = {}
         counts = torch.zeros((B * (n + 1), self.ne), dtype=torch.int64, device=self.dev)
+        # spike totals per neuron, rows (awake, asleep, finished) per member, on the device
+        activity = tuple(torch.zeros((B * 3, w), dtype=torch.int64, device=self.dev)
+                         for w in (self.nx, self.ne + self.ni))
         rec, cap = None, 0
         if record:
             cap = int(max(self._record_bound(b, n * spi, sleeping[b]) for b in range(B)))
@@ -319,7 +328,7 @@ class LockstepImpl:
                 "block_end": block_end, "k": since + 1,
                 "rec_pos": np.where(live, steps, cap),
             }
-            self._tick(plan, thr_t, n, counts, rec)
+            self._tick(plan, thr_t, n, counts, activity, rec)
             self.dirty = (self.dirty | active) & ~plan["epoch_end"]
             self.counters[live, 0] += 1
             steps[live] += 1
@@ -381,6 +390,7 @@ class LockstepImpl:
             for dst, src in zip(targets, saved, strict=True):
                 dst[b] = src
         counts_np = counts.reshape(B, n + 1, self.ne)[:, :n].cpu().numpy()
+        activity_np = torch.cat(activity, 1).reshape(B, 3, -1)[:, :2].cpu().numpy()
         spikes = None
         if record:
             spikes = []
@@ -389,7 +399,7 @@ class LockstepImpl:
                 nn = rec["N"][b, :nb].cpu().numpy()
                 spikes.append({"X": rec["X"][b, :nb].cpu().numpy(), "E": nn[:, : self.ne],
                                "I": nn[:, self.ne:], "asleep": rec["asleep"][b, :nb].cpu().numpy()})
-        return counts_np, episodes, spikes, steps, sleep_steps
+        return counts_np, episodes, spikes, steps, sleep_steps, activity_np
 
     def _record_bound(self, b: int, n_wake: int, sleeping: bool) -> int:
         """Upper bound of member b's steps in a call with n_wake wake steps (sleep included)."""

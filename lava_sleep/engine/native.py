@@ -57,6 +57,8 @@ class NativeImpl:
         spi = sim.params0.input.steps_per_image
         thr = np.ascontiguousarray(thr, dtype=np.int64)
         counts = np.zeros((B, n, self.ne), dtype=np.int64)
+        # spike totals per neuron (wake, sleep): every slice's call adds to member b's block
+        activity = np.zeros((B, 2, self.nx + self.ne + self.ni), dtype=np.int64)
         episodes = [[] for _ in range(B)]
         rec = [{"X": [], "N": [], "asleep": []} for _ in range(B)] if record else None
         steps = np.zeros(B, dtype=np.int64)
@@ -66,6 +68,7 @@ class NativeImpl:
             calls, keep = [], []
             for b in range(B):
                 c, bufs = self._make_call(b, thr, i0, i1, spi, learn, sleep_on, record, counts)
+                c.activity = activity[b].ctypes.data
                 calls.append(c)
                 keep.append(bufs)
             self._execute(calls)
@@ -90,7 +93,7 @@ class NativeImpl:
                     "E": nn[:, : self.ne], "I": nn[:, self.ne:],
                     "asleep": np.concatenate(r["asleep"]) if r["asleep"] else np.zeros(0, bool),
                 })
-        return counts, episodes, spikes, steps, sleep_steps
+        return counts, episodes, spikes, steps, sleep_steps, activity
 
     def _make_call(self, b, thr, i0, i1, spi, learn, sleep_on, record, counts):
         mi = self.sim.members[b]

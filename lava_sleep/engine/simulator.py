@@ -25,14 +25,34 @@ import warnings
 import numpy as np
 import torch
 
-from lava_sleep.backends import BackendError, BatchOutput
 from lava_sleep.kernels import encode
 from lava_sleep.kernels.native import MemberConsts
 from lava_sleep.params import PATHWAY_NAMES, ModelParams
 from lava_sleep.reference import ReferenceSimulator
+from lava_sleep.simulation import BackendError, BatchOutput
 
 IMPLS = ("auto", "native", "torch")
 DTYPES = {"float64": (torch.float64, np.float64), "float32": (torch.float32, np.float32)}
+
+
+def check_device(device) -> torch.device:
+    """The torch device named by ``device`` ("cpu", "cuda", "cuda:N"); a name torch does not
+    know, CUDA where none is available, or a CUDA index beyond the devices present is one
+    BackendError line."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise BackendError(f"bad torch device {device!r}: {exc}") from None
+    if dev.type not in ("cpu", "cuda"):
+        raise BackendError(f"device must be cpu or cuda, got {device!r}")
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise BackendError(f"device {device!r} requested but CUDA is not available here")
+        n = torch.cuda.device_count()
+        if dev.index is not None and dev.index >= n:
+            raise BackendError(f"device {device!r} does not exist: this machine has {n} CUDA "
+                               f"device(s) (cuda:0 .. cuda:{n - 1})")
+    return dev
 
 
 def _check_members(params_list, seeds) -> None:
@@ -77,14 +97,7 @@ class TorchSimulator:
             raise BackendError(f"dtype must be float64 or float32, got {dtype!r}")
         if impl not in IMPLS:
             raise BackendError(f"impl must be one of {IMPLS}, got {impl!r}")
-        try:
-            self.device = torch.device(device)
-        except (RuntimeError, TypeError) as exc:
-            raise BackendError(f"bad torch device {device!r}: {exc}") from None
-        if self.device.type == "cuda" and not torch.cuda.is_available():
-            raise BackendError(f"device {device!r} requested but CUDA is not available here")
-        if self.device.type not in ("cpu", "cuda"):
-            raise BackendError(f"device must be cpu or cuda, got {device!r}")
+        self.device = check_device(device)
         self.mode, self.fixed = mode, mode == "fixed"
         self.dtype_name = dtype
         if self.fixed:
@@ -148,7 +161,8 @@ class TorchSimulator:
 
         Each image is shown for steps_per_image wake steps per member; sleep episodes are
         interleaved per member by its own schedule. Returns E spike counts per image (wake
-        steps), the sleep episodes that ended, and spikes of every step when requested.
+        steps), the sleep episodes that ended, spike totals per neuron and phase (activity)
+        and spikes of every step when requested.
         progress(k) is called with the number of images finished, summed over members.
         """
         images = np.asarray(images)
@@ -161,10 +175,10 @@ class TorchSimulator:
         inp = self.params0.input
         flat = images.reshape(-1, nx)
         thr = encode.input_thresholds(flat, inp.max_rate_hz, self.params0.neuron.dt).reshape(images.shape)
-        counts, episodes, spikes, steps, sleep_steps = self._impl.run(
+        counts, episodes, spikes, steps, sleep_steps, activity = self._impl.run(
             thr, bool(learn), bool(sleep_on), bool(record_spikes), progress)
         return BatchOutput(counts=counts, episodes=episodes, spikes=spikes, steps=steps,
-                           sleep_steps=sleep_steps)
+                           sleep_steps=sleep_steps, activity=activity)
 
     def weights(self, b: int = 0) -> dict[str, np.ndarray]:
         """Signed float64 weights (post, pre) of member b (fixed: dequantized)."""

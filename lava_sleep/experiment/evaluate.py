@@ -49,10 +49,21 @@ def _params(config) -> ModelParams:
         raise RunError(f"model file holds an unusable configuration ({exc})") from None
 
 
+def _readout_scores(arrays, prefix: str, counts, labels, n_classes: int, spi_s: float) -> dict:
+    """Assignment and linear-readout accuracies (and phi) of counts with the readouts stored
+    under ``prefix`` ("" for the trained network, "untrained_" for its baseline)."""
+    readout = LinearReadout.from_arrays(arrays, f"{prefix}readout_")
+    pa = predict_assignment(counts, arrays[f"{prefix}assignments"], n_classes)
+    return {"assignment_accuracy": accuracy(pa, labels),
+            "linear_accuracy": accuracy(readout.predict(counts), labels),
+            "phi": phi(counts / spi_s, labels)}
+
+
 def evaluate_run(run_dir, data_path, backend: str | None = None, device: str | None = None,
                  max_images: int | None = None) -> dict:
     """Accuracies of the run in ``run_dir`` on the images at ``data_path``."""
     arrays, config = files.read_model(run_dir)
+    files.check_model(arrays, config, Path(run_dir) / files.MODEL)  # missing keys: one line naming them
     model = config.get("model", "stdp")
     image_size = int(config["image_size"])
     n_classes = int(config["n_classes"])
@@ -78,22 +89,43 @@ def evaluate_run(run_dir, data_path, backend: str | None = None, device: str | N
     state = files.prefixed(arrays, "state_")
     mode = config.get("mode", "float")
     dtype = config.get("dtype", "float64")
-    sim = make_simulator(backend, [params], [int(config["seed"])], mode=mode, dtype=dtype,
+    seed = int(config["seed"])
+    # the untrained-network baseline: the same parameters and seed in their initial state, in
+    # the same batch when the backend batches (numpy, torch), else on the default backend
+    untrained = "untrained_readout_coef" in arrays
+    together = untrained and backend in ("numpy", "torch")
+    n_sim = 2 if together else 1
+    sim = make_simulator(backend, [params] * n_sim, [seed] * n_sim, mode=mode, dtype=dtype,
                          device=device or "cpu")
+    sims = [sim]
     try:
-        sim.load_state_dict(0, state)
-    except (KeyError, ValueError) as exc:
-        raise RunError(f"{Path(run_dir) / files.MODEL}: network state does not fit the model "
-                       f"({exc})") from None
-    try:
-        counts = np.asarray(sim.run(images, learn=False, sleep_on=False).counts[0])
+        try:
+            sim.load_state_dict(0, state)
+        except (KeyError, ValueError) as exc:
+            raise RunError(f"{Path(run_dir) / files.MODEL}: network state does not fit the model "
+                           f"({exc})") from None
+        out_sim = sim.run(images, learn=False, sleep_on=False)
+        counts = np.asarray(out_sim.counts[0])
+        counts_u = None
+        if together:
+            counts_u = np.asarray(out_sim.counts[1])
+        elif untrained:
+            usim = make_simulator(resolve_backend(None, notice=False), [params], [seed], mode=mode,
+                                  dtype=dtype)
+            sims.append(usim)
+            counts_u = np.asarray(usim.run(images, learn=False, sleep_on=False).counts[0])
     finally:
-        close_simulator(sim)
-    readout = LinearReadout.from_arrays(arrays)
-    pa = predict_assignment(counts, arrays["assignments"], n_classes)
-    pl = readout.predict(counts)
+        for s_ in sims:
+            close_simulator(s_)
     spi_s = params.input.steps_per_image * params.neuron.dt / 1000.0
-    out.update({"assignment_accuracy": accuracy(pa, labels), "linear_accuracy": accuracy(pl, labels),
-                "phi": phi(counts / spi_s, labels), "backend": backend})
+    out.update(_readout_scores(arrays, "", counts, labels, n_classes, spi_s))
+    out["backend"] = backend
+    if "pixels_readout_coef" in arrays:
+        pix = LinearReadout.from_arrays(arrays, "pixels_readout_").predict(images.astype(np.float64))
+        base = {"pixels_linear_accuracy": accuracy(pix, labels)}
+        if counts_u is not None:
+            u = _readout_scores(arrays, "untrained_", counts_u, labels, n_classes, spi_s)
+            base.update({f"untrained_{k}": v for k, v in u.items()})
+        out["baselines"] = base
     out["accuracy"] = out["linear_accuracy"]
     return files.jsonable(out)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from lava_sleep.backends import BackendError
 from lava_sleep.experiment.config import DTYPES, MODES, RunError, check_choice, resolve_backend
+from lava_sleep.experiment.files import check_out_dir  # noqa: F401 - commands call options.check_out_dir
 from lava_sleep.params import PRESETS
+from lava_sleep.simulation import BackendError, resolve_mode
 
 
 def add_data_arguments(p, dataset_required: bool = True) -> None:
@@ -32,20 +33,49 @@ def add_backend_arguments(p) -> None:
     p.add_argument("--backend", default="auto",
                    help="numpy | torch | lava-float | lava-fixed | ... (default: torch if available, "
                         "else numpy)")
-    p.add_argument("--mode", default="float", help="float | fixed (default float)")
+    p.add_argument("--mode", default=None,
+                   help="float | fixed (default: what the backend's name says, lava-fixed* and loihi2 "
+                        "fixed, else float)")
     p.add_argument("--dtype", default="float64", help="float64 | float32 (float mode; default float64)")
-    p.add_argument("--device", default="cpu", help="cpu | cuda (torch; default cpu)")
+    p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N (torch; default cpu)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def backend_from_args(args) -> str:
-    """Validated backend name (and mode/dtype/device), one-line errors otherwise."""
-    check_choice("mode", args.mode, MODES)
+    """Validated backend name, one-line errors otherwise; also settles ``args.mode`` (the
+    backend's name decides it where it can, :func:`lava_sleep.simulation.resolve_mode`)
+    and checks dtype and device (a CUDA device that does not exist fails here, before any
+    data is loaded)."""
+    if args.mode is not None:
+        check_choice("mode", args.mode, MODES)
     check_choice("dtype", args.dtype, DTYPES)
     backend = resolve_backend(args.backend)
+    args.mode = resolve_mode(backend, args.mode)
     if args.device != "cpu" and backend != "torch":
         raise BackendError(f"--device {args.device} needs the torch backend (got {backend})")
+    if backend == "torch":
+        from lava_sleep.engine.simulator import check_device
+
+        check_device(args.device)
     return backend
+
+
+def params_for_mode(params, mode: str, log=None):
+    """``params`` as the number format can run them: in fixed mode the log sleep-decay form
+    becomes the linear one (the only form the fixed model has), with a one-line note on
+    stderr; other choices without a fixed form stay one-line errors (ModelParams.check_fixed)."""
+    if mode != "fixed":
+        return params
+    params, notes = params.fixed_form()
+    for note in notes:
+        (log or _note)(note)
+    return params
+
+
+def _note(msg: str) -> None:
+    import sys
+
+    sys.stderr.write(f"lava-sleep: note: {msg}\n")
 
 
 def check_positive(name: str, value, allow_none=True) -> None:

@@ -13,9 +13,18 @@ fractions and seeds) in one :func:`lava_sleep.backends.make_simulator` batch:
 2. **Evaluation** with learning and sleep off, starting from the trained state: the
    held-out images, then (from the trained state again) the training images. The
    counts on training images fit the label assignment and the logistic readout; both
-   are scored on the held-out counts. Because the held-out pass starts from the saved
-   state, ``lava-sleep eval`` on the same images reproduces the reported accuracies.
-3. **Outputs** per member: ``result.json`` and ``model.npz`` (lava_sleep.experiment.files).
+   are scored on the held-out counts (and on the training images: the generalization
+   gap). Because the held-out pass starts from the saved state, ``lava-sleep eval`` on
+   the same images reproduces the reported accuracies.
+3. **Baselines** on the same split, images and readouts (``metrics.baselines``): logistic
+   regression on the resized pixels, and the *untrained network* (the same parameters and
+   seed in their initial state, learning and sleep off) read out exactly like the trained
+   one. Untrained networks run in the evaluation batch beside the trained members, one per
+   distinct (parameters without sleep, seed, data), and can be shared across batches
+   through ``TrainOptions.baseline_cache`` (a sweep computes one per seed, not per fraction).
+4. **Cost**: synaptic events, neuron updates and STDP/decay synapse updates per phase, and a
+   Loihi 1 energy estimate (:mod:`lava_sleep.energy`), from the backends' spike totals.
+5. **Outputs** per member: ``result.json`` and ``model.npz`` (lava_sleep.experiment.files).
 """
 
 from __future__ import annotations
@@ -29,8 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lava_sleep import __version__, rng
-from lava_sleep.backends import BackendError, make_simulator
+from lava_sleep import __version__, energy, rng
+from lava_sleep.backends import make_simulator
 from lava_sleep.experiment import files
 from lava_sleep.experiment.config import RunError, config_hash
 from lava_sleep.experiment.data import RunData
@@ -38,6 +47,7 @@ from lava_sleep.io import atomic_savez
 from lava_sleep.metrics import diversity, pathway_bounds, phi, weight_health
 from lava_sleep.params import ModelParams
 from lava_sleep.readout import LinearReadout, accuracy, assign_labels, class_rates, predict_assignment
+from lava_sleep.simulation import BackendError
 
 
 @dataclass
@@ -72,6 +82,9 @@ class TrainOptions:
     record_raster: record spikes around the first sleep episode.
     progress: show a tqdm bar on stderr. on_chunk: called with the images done after
     every chunk (after the checkpoint), e.g. to stop a test run.
+    baselines: also score raw pixels and the untrained network (metrics.baselines).
+    baseline_cache: dict shared between calls (e.g. the batches of a sweep): baselines
+    already computed for a (parameters without sleep, seed, data, readout) are reused.
     """
 
     backend: str = "numpy"
@@ -88,11 +101,14 @@ class TrainOptions:
     progress: bool = True
     desc: str = "train"
     on_chunk: Callable[[int], None] | None = None
+    baselines: bool = True
+    baseline_cache: dict | None = None
 
 
 def member_key(m: Member, opts: TrainOptions) -> str:
     """Hash of everything that determines a member's results."""
-    return config_hash({"params": m.params.to_dict(), "seed": m.seed, "data": m.data.digest(),
+    return config_hash({"format": files.RESULT_FORMAT, "params": m.params.to_dict(), "seed": m.seed,
+                        "data": m.data.digest(), "baselines": opts.baselines,
                         "backend": opts.backend, "mode": opts.mode, "dtype": opts.dtype,
                         "epochs": opts.epochs, "readout_images": opts.readout_images})
 
@@ -226,8 +242,8 @@ def run_members(members: list[Member], opts: TrainOptions) -> list[dict]:
     plastic = p0.network.plastic_pathways
     orders: dict[int, list[np.ndarray]] = {}
 
-    def health(b):
-        return weight_health(sim.weights(b), sim.masks(b), bounds_w[b])
+    def health(weights, masks, b):
+        return weight_health(weights, masks, bounds_w[b])
 
     def images_for(g0, g1):
         xs = []
@@ -253,6 +269,7 @@ def run_members(members: list[Member], opts: TrainOptions) -> list[dict]:
         raise RunError(f"--resume: no checkpoint of this configuration at {opts.checkpoint}")
     if ck is not None:
         states, prog = ck
+        prog.setdefault("cost", [None] * B)  # a checkpoint without cost tallies: not counted
         for b, st in enumerate(states):
             sim.load_state_dict(b, st)
         if opts.progress:
@@ -260,10 +277,11 @@ def run_members(members: list[Member], opts: TrainOptions) -> list[dict]:
     else:
         prog = {"done": 0, "train_s": 0.0, "steps": [0] * B, "sleep_steps": [0] * B,
                 "wake_steps": [0] * B, "spikes": [0] * B, "episodes": [[] for _ in range(B)],
-                "history": [[] for _ in range(B)]}
+                "history": [[] for _ in range(B)], "cost": [energy.empty_tally() for _ in range(B)]}
         for b in range(B):
             prog["history"][b].append({"images": 0, "step": 0, "wake_steps": 0, "sleep_steps": 0,
-                                       "episodes": 0, "rate_hz": 0.0, "pathways": health(b)})
+                                       "episodes": 0, "rate_hz": 0.0,
+                                       "pathways": health(sim.weights(b), sim.masks(b), b)})
 
     bar = _Bar(n_total, prog["done"], opts.desc, opts.progress)
     last_ck = time.monotonic()
@@ -285,13 +303,19 @@ def run_members(members: list[Member], opts: TrainOptions) -> list[dict]:
                 prog["wake_steps"][b] += wake
                 prog["spikes"][b] += spikes
                 prog["episodes"][b].extend(files.jsonable(out.episodes[b]))
+                masks_b = sim.masks(b)
+                if out.activity is None or prog["cost"][b] is None:
+                    prog["cost"][b] = None  # the backend does not count spikes per neuron
+                else:
+                    energy.add_chunk(prog["cost"][b], out.activity[b], masks_b, members[b].params,
+                                     (wake, int(out.sleep_steps[b])), True, out.episodes[b])
                 rate = spikes / (n_e * wake * dt_s)
                 rates.append(rate)
                 shares.append(prog["sleep_steps"][b] / max(1, prog["steps"][b]))
                 prog["history"][b].append({
                     "images": g1, "step": prog["steps"][b], "wake_steps": prog["wake_steps"][b],
                     "sleep_steps": prog["sleep_steps"][b], "episodes": len(prog["episodes"][b]),
-                    "rate_hz": rate, "pathways": health(b)})
+                    "rate_hz": rate, "pathways": health(sim.weights(b), masks_b, b)})
                 if record and members[b].out_dir is not None:
                     sp = out.spikes[b]
                     w_after = sim.weights(b)
@@ -315,32 +339,89 @@ def run_members(members: list[Member], opts: TrainOptions) -> list[dict]:
 
     # -- evaluation: learning and sleep off, from the trained state ---------------------
     trained = [sim.state_dict(b) for b in range(B)]
+    n_fit = n_train if opts.readout_images is None else max(1, min(n_train, opts.readout_images))
+    cache = opts.baseline_cache if opts.baseline_cache is not None else {}
+    base_keys = [_baseline_key(m, opts, n_fit) for m in members]
+    extra = []  # untrained networks to evaluate beside the trained members: (key, member)
+    if opts.baselines:
+        for m, k in zip(members, base_keys, strict=True):
+            if k not in cache and k not in {x[0] for x in extra}:
+                extra.append((k, m))
     train_sim = sim
-    sim, eval_backend, trained = _eval_simulator(sim, members, trained, opts)
+    sim, eval_backend, states = _eval_simulator(sim, members, trained, [m for _, m in extra], opts)
     if sim is not train_sim:
         close_simulator(train_sim)
+    ev_data = [m.data for m in members] + [m.data for _, m in extra]
+    ev_shared = all(d is ev_data[0] for d in ev_data)
     t0 = time.perf_counter()
-    test_x = members[0].data.test_x if shared else np.stack([m.data.test_x for m in members])
-    n_fit = n_train if opts.readout_images is None else max(1, min(n_train, opts.readout_images))
-    fit_x = (members[0].data.train_x[:n_fit] if shared
-             else np.stack([m.data.train_x[:n_fit] for m in members]))
+    test_x = ev_data[0].test_x if ev_shared else np.stack([d.test_x for d in ev_data])
+    fit_x = ev_data[0].train_x[:n_fit] if ev_shared else np.stack([d.train_x[:n_fit] for d in ev_data])
     if opts.progress:
-        sys.stderr.write(f"lava-sleep: evaluating on {n_test} held-out and {n_fit} training images\n")
+        sys.stderr.write(f"lava-sleep: evaluating on {n_test} held-out and {n_fit} training images"
+                         + (f" ({len(extra)} untrained baseline network(s) alongside)" if extra else "")
+                         + "\n")
     out_te = sim.run(test_x, learn=False, sleep_on=False)
-    for b in range(B):
-        sim.load_state_dict(b, trained[b])
+    for b, st in enumerate(states):
+        sim.load_state_dict(b, st)
     out_tr = sim.run(fit_x, learn=False, sleep_on=False)
     eval_s = time.perf_counter() - t0
+    spi_s = spi * p0.neuron.dt / 1000.0
+    for k, (key, m) in enumerate(extra):
+        metrics_u, arrays_u = score_counts(np.asarray(out_tr.counts[B + k]), m.data.train_y[:n_fit],
+                                           np.asarray(out_te.counts[B + k]), m.data.test_y,
+                                           m.data.n_classes, spi_s)
+        cache[key] = {"metrics": metrics_u, "arrays": arrays_u}
+    if opts.baselines:
+        for m in members:
+            pkey = ("pixels", m.data.digest(), n_fit)
+            if pkey not in cache:
+                cache[pkey] = pixel_baseline(m.data.train_x[:n_fit], m.data.train_y[:n_fit],
+                                             m.data.test_x, m.data.test_y)
 
     results = []
     for b, m in enumerate(members):
-        r = _finish_member(b, m, opts, keys[b], prog, trained[b], sim, np.asarray(out_tr.counts[b]),
-                           np.asarray(out_te.counts[b]), n_fit, eval_s, bounds_w[b], eval_backend)
+        base = None
+        if opts.baselines:
+            base = (cache[("pixels", m.data.digest(), n_fit)], cache[base_keys[b]])
+        r = _finish_member(b, m, opts, keys[b], prog, states[b], sim, np.asarray(out_tr.counts[b]),
+                           np.asarray(out_te.counts[b]), n_fit, eval_s, bounds_w[b], eval_backend, base)
         results.append(r)
     close_simulator(sim)
     if opts.checkpoint is not None and Path(opts.checkpoint).exists():
         Path(opts.checkpoint).unlink()
     return results
+
+
+def _baseline_key(m: Member, opts: TrainOptions, n_fit: int) -> str:
+    """What determines a member's untrained-network baseline: parameters without sleep
+    (learning and sleep are off), seed, data, number format and readout images."""
+    return config_hash({"untrained": m.params.with_sleep_fraction(0.0).to_dict(), "seed": m.seed,
+                        "data": m.data.digest(), "mode": opts.mode, "dtype": opts.dtype, "n_fit": n_fit})
+
+
+def pixel_baseline(train_x, train_y, test_x, test_y) -> dict:
+    """Logistic regression (the same :class:`LinearReadout` as on spike counts) on the
+    resized image pixels: held-out and training accuracy, and the readout arrays."""
+    readout = LinearReadout.fit(np.asarray(train_x, dtype=np.float64), train_y)
+    return {"linear_accuracy": accuracy(readout.predict(np.asarray(test_x, np.float64)), test_y),
+            "train_linear_accuracy": accuracy(readout.predict(np.asarray(train_x, np.float64)), train_y),
+            "arrays": readout.to_arrays("pixels_readout_")}
+
+
+def baseline_metrics(pixels: dict, untrained: dict) -> dict:
+    """``metrics.baselines`` of result.json from a pixel baseline and an untrained network's
+    metrics (held-out and training accuracies, and their gaps)."""
+    u = untrained["metrics"]
+    return {
+        "pixels_linear_accuracy": pixels["linear_accuracy"],
+        "pixels_train_linear_accuracy": pixels["train_linear_accuracy"],
+        "untrained_linear_accuracy": u["linear_accuracy"],
+        "untrained_assignment_accuracy": u["assignment_accuracy"],
+        "untrained_train_linear_accuracy": u["train_linear_accuracy"],
+        "untrained_train_assignment_accuracy": u["train_assignment_accuracy"],
+        "untrained_phi": u["phi"],
+        "untrained_test_rate_hz": u["test_rate_hz"],
+    }
 
 
 def close_simulator(sim) -> None:
@@ -350,21 +431,39 @@ def close_simulator(sim) -> None:
         close()
 
 
-def _eval_simulator(sim, members, trained, opts):
-    """(simulator, backend name, states) for evaluation: the training simulator when it can reload
-    states (numpy, torch), else the NumPy oracle (same mode and dtype) loaded with the trained
-    states (Lava backends). Keys a backend does not report (traces no pathway learns from) keep
-    the oracle's initial values; with learning off they do not influence any spike."""
-    try:
-        sim.load_state_dict(0, trained[0])  # probe: reloading the current state changes nothing
-        return sim, opts.backend, trained
-    except BackendError:
-        ev = make_simulator("numpy", [m.params for m in members], [m.seed for m in members],
-                            mode=opts.mode, dtype=opts.dtype)
-        full = [{**ev.state_dict(b), **st} for b, st in enumerate(trained)]
-        for b, st in enumerate(full):
-            ev.load_state_dict(b, st)
-        return ev, "numpy", full
+def _eval_simulator(sim, members, trained, extra, opts):
+    """(simulator, backend name, states) for evaluation.
+
+    Without extra members, the training simulator when it can reload states (numpy, torch).
+    Otherwise a fresh simulator of the training backend (numpy or torch; the NumPy oracle in
+    the same mode and dtype for Lava backends) holding the trained members, loaded with their
+    states, followed by the ``extra`` members (untrained networks) in their initial states.
+    Keys a Lava backend does not report (traces no pathway learns from) keep the oracle's
+    initial values; with learning off they do not influence any spike.
+    """
+    if not extra:
+        try:
+            sim.load_state_dict(0, trained[0])  # probe: reloading the current state changes nothing
+            return sim, opts.backend, trained
+        except BackendError:
+            pass
+    backend = opts.backend if opts.backend in ("numpy", "torch") else "numpy"
+    allm = list(members) + list(extra)
+    ev = make_simulator(backend, [m.params for m in allm], [m.seed for m in allm], mode=opts.mode,
+                        dtype=opts.dtype, device=opts.device if backend == "torch" else "cpu")
+    n = len(members)
+    states = [{**ev.state_dict(b), **st} for b, st in enumerate(trained)]
+    states += [ev.state_dict(n + k) for k in range(len(extra))]
+    for b in range(n):
+        ev.load_state_dict(b, states[b])
+    return ev, backend, states
+
+
+def generalization(metrics: dict) -> dict:
+    """Training minus held-out accuracy per readout (positive = the readout fits the training
+    images better than it generalizes)."""
+    return {"linear_gap": metrics["train_linear_accuracy"] - metrics["linear_accuracy"],
+            "assignment_gap": metrics["train_assignment_accuracy"] - metrics["assignment_accuracy"]}
 
 
 def sleep_summary(episodes: list[dict], wake_steps: int) -> dict:
@@ -378,7 +477,7 @@ def sleep_summary(episodes: list[dict], wake_steps: int) -> dict:
 
 
 def _finish_member(b, m: Member, opts, key, prog, trained, sim, counts_tr, counts_te, n_fit,
-                   eval_s, bounds_w, eval_backend) -> dict:
+                   eval_s, bounds_w, eval_backend, base) -> dict:
     p = m.params
     data = m.data
     spi_s = p.input.steps_per_image * p.neuron.dt / 1000.0
@@ -387,6 +486,12 @@ def _finish_member(b, m: Member, opts, key, prog, trained, sim, counts_tr, count
     weights = sim.weights(b)
     masks = sim.masks(b)
     metrics["weights"] = weight_health(weights, masks, bounds_w)
+    metrics["generalization"] = generalization(metrics)
+    if base is not None:
+        metrics["baselines"] = baseline_metrics(*base)
+        metrics["baselines"]["generalization"] = {
+            "pixels_linear_gap": base[0]["train_linear_accuracy"] - base[0]["linear_accuracy"],
+            **{f"untrained_{k}": v for k, v in generalization(base[1]["metrics"]).items()}}
     wake = prog["wake_steps"][b]
     steps = prog["steps"][b]
     train_s = prog["train_s"]  # wall time of the whole batch (batch_size members at once)
@@ -407,6 +512,9 @@ def _finish_member(b, m: Member, opts, key, prog, trained, sim, counts_tr, count
         "timings": {"train_s": train_s, "eval_s": eval_s, "total_s": train_s + eval_s,
                     "batch_size": len(prog["steps"]),
                     "network_steps_per_s": sum(prog["steps"]) / train_s if train_s > 0 else None},
+        "cost": (energy.cost_summary(prog["cost"][b], prog["done"]) if prog["cost"][b] is not None
+                 else {"counted": False, "why": f"backend {opts.backend} reports no per-neuron spike "
+                       "totals"}),
         "health": prog["history"][b],
         "episodes": prog["episodes"][b],
         **m.meta,
@@ -421,6 +529,9 @@ def _finish_member(b, m: Member, opts, key, prog, trained, sim, counts_tr, count
         model = {**{f"w_{n}": w for n, w in weights.items()},
                  **{f"mask_{n}": mk for n, mk in masks.items()},
                  **{f"state_{k}": v for k, v in trained.items()}, **arrays}
+        if base is not None:
+            model.update(base[0]["arrays"])
+            model.update({f"untrained_{k}": v for k, v in base[1]["arrays"].items()})
         files.write_model(m.out_dir, model, config, tomli_w.dumps(p.to_dict()))
         files.write_result(m.out_dir, result)
     return files.jsonable(result)

@@ -139,6 +139,8 @@ typedef struct {
     int64_t *eps_i;       /* eps_cap x 6: episode, start_step, wake_step, planned, used, woke_early */
     double *eps_tot;      /* eps_cap x 8: totals before (XE EE EI IE) then after */
     int64_t n_eps, steps, sleep_steps, status;
+    int64_t *activity;    /* NULL (not counted) or (2, nx + ne + ni): spikes per neuron, X E I, added
+                           * to row 0 on wake steps and row 1 on sleep steps; the caller zeroes it */
 } call_t;
 
 /* ---- per-run context: constants in the model's arithmetic type, scratch buffers ------------ */
@@ -502,6 +504,14 @@ static int step(ctx_t *c, const int64_t *thr, int asleep, int64_t *count_row) {
         const uint8_t *se = c->s + c->soff[POP_E];
         for (int64_t i = 0; i < M->ne; i++) count_row[i] += se[i];
     }
+    if (C->activity) { /* spike totals per neuron: walk the spike lists (few spikes per step) */
+        int64_t *row = C->activity + (asleep ? c->ns : 0);
+        for (int p = 0; p < 3; p++) {
+            int64_t *r = row + c->soff[p];
+            const int64_t *l = c->list + c->soff[p];
+            for (int64_t k = 0; k < c->nlist[p]; k++) r[l[k]] += 1;
+        }
+    }
     if (C->rec_cap > 0) {
         if (C->steps >= C->rec_cap) return -1;
         memcpy(C->rec_x + C->steps * M->nx, c->s, (size_t)M->nx);
@@ -861,7 +871,8 @@ int64_t ls_run(member_t *M, call_t *C) {
 
 /* ---- one network step for the fused Lava model --------------------------------------------
  * C->thr: thresholds of the current image (ignored when asleep); C->counts: NULL or the E spike
- * count row this wake step adds to; C->learn; C->rec_cap 0 or 1 with one-row rec buffers. The
+ * count row this wake step adds to; C->learn; C->rec_cap 0 or 1 with one-row rec buffers;
+ * C->activity NULL (the fused Lava model leaves it so) or the (2, ns) totals the step adds to. The
  * schedule (when to sleep, decay blocks) is the caller's; a wake step advances the wake counter. */
 int64_t ls_step(member_t *M, call_t *C, int64_t asleep) {
     ctx_t c;

@@ -238,6 +238,7 @@ class CallC(ctypes.Structure):
         + [("eps_cap", _I)]
         + _fields("planned eps_i eps_tot", _P)
         + _fields("n_eps steps sleep_steps status", _I)
+        + [("activity", _P)]  # NULL (a fresh CallC) = spike totals not counted
     )
 
 

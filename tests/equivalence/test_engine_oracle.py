@@ -4,6 +4,7 @@
   accumulators, counters, sleep-episode records) over >= 1,000 steps with several sleep
   episodes, in configurations that together cover every sleep target, t_epoch > 1, both
   rules, soft bounds, pruning, early wake-up, STDP switched off in sleep and a plastic E->I;
+* fixed point and float64: spike totals per neuron and phase (``activity``) equal the oracle's;
 * float64: spike-exact with weights within 1e-9 (the drive is summed in another order than
   BLAS sums it, and libm's pow differs from NumPy's in the last bit);
 * float32: documented tolerance (see docs/engine.md): spike-event agreement (Jaccard) >= 0.95
@@ -133,6 +134,8 @@ def _spikes_equal(ref_out, out):
         np.testing.assert_array_equal(out.spikes[0][pop], ref_out.spikes[pop], err_msg=pop)
     np.testing.assert_array_equal(out.counts[0], ref_out.counts)
     assert out.steps[0] == ref_out.steps and out.sleep_steps[0] == ref_out.sleep_steps
+    assert out.activity.shape == (1, *ref_out.activity.shape) and out.activity.dtype == np.int64
+    np.testing.assert_array_equal(out.activity[0], ref_out.activity, err_msg="activity")
 
 
 @pytest.fixture(scope="module")

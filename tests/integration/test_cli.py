@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sys
 
 import numpy as np
@@ -111,7 +112,9 @@ def test_sweep_cli_writes_lines_summary_and_plots(capsys, tmp_path, tiny_toml):
     assert rc == 0 and "2 runs recorded, 0 to run" in out
     assert len((sw / "runs.jsonl").read_text().splitlines()) == 2
     rc, out, err = _main(capsys, ["plot", sw])
-    assert rc == 0 and out.strip().endswith("accuracy_vs_sleep.png")
+    assert rc == 0
+    names = [line.rsplit("/", 1)[-1] for line in out.split()]
+    assert names == ["accuracy_vs_sleep.png", "generalization.png", "energy.png"]
 
 
 def test_sg_model_through_train_sweep_and_eval(capsys, tmp_path, tiny_toml):
@@ -140,10 +143,18 @@ def test_demo_small(capsys, tmp_path):
                                   "torch", "--out", out_dir])
     assert rc == 0, err
     assert "| no_sleep | 0 |" in out and "| sleep_15 | 15 |" in out
+    assert "| baseline: raw pixels (logistic) |" in out and "| baseline: untrained network |" in out
     comp = json.loads((out_dir / "comparison.json").read_text())
-    assert [r["sleep_fraction"] for r in comp["rows"]] == [0.0, 0.15]
-    assert comp["rows"][0]["sleep_steps_used"] == 0 and comp["rows"][1]["sleep_steps_planned"] > 0
-    for name in ("accuracy_vs_sleep.png", "health.png", "weights_final_hist.png"):
+    # the two baselines of the shared split and seed come first, then the two networks
+    assert [r["sleep_fraction"] for r in comp["rows"]] == [None, None, 0.0, 0.15]
+    no_sleep = json.loads((out_dir / "no_sleep" / "result.json").read_text())
+    assert comp["rows"][0]["linear_accuracy"] == no_sleep["metrics"]["baselines"]["pixels_linear_accuracy"]
+    assert comp["rows"][1]["linear_accuracy"] == no_sleep["metrics"]["baselines"]["untrained_linear_accuracy"]
+    assert comp["rows"][2]["sleep_steps_used"] == 0 and comp["rows"][3]["sleep_steps_planned"] > 0
+    energy = [r["energy_uj_per_image"]["sleep"] for r in comp["rows"][2:]]
+    assert energy[0] == 0 and energy[1] > 0
+    for name in ("accuracy_vs_sleep.png", "health.png", "weights_final_hist.png", "generalization.png",
+                 "energy.png"):
         assert (out_dir / "plots" / name).read_bytes()[:8] == PNG
     assert (out_dir / "sleep_15" / "plots" / "raster.png").exists()
     # one model: the demo runs the paper preset unchanged (no demo-specific parameters)
@@ -278,3 +289,257 @@ def test_model_sg_without_the_sg_package_is_one_line(capsys, tmp_path, tiny_toml
     rc, _, err = _main(capsys, argv)
     assert rc == 2 and "lava_sleep.sg" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "x").exists()
+
+
+# -- unusable --out, incomplete model files, corrupt checkpoints, stray labels, corrupt .npz ---------
+def _one_line_exit_2(capsys, argv, name=""):
+    """The error line of a command that must fail with exit 2 and exactly one stderr line."""
+    rc, _, err = _main(capsys, argv)
+    lines = err.strip().splitlines()
+    assert rc == 2, f"{name}: rc {rc}, stderr {err!r}"
+    assert len(lines) == 1 and lines[0].startswith("lava-sleep"), f"{name}: {err!r}"
+    assert "Traceback" not in err, f"{name}: {err!r}"
+    return lines[0]
+
+
+def _out_commands(out, toml):
+    return {"train": ["train", *TINY, "--config", toml, "--out", out],
+            "sweep": ["sweep", "--datasets", "digits", "--fractions", "0", "--seeds", "0", "--n-train", "30",
+                      "--n-test", "20", "--preset", "quick", "--config", toml, "--backend", "numpy",
+                      "--no-progress", "--no-plots", "--out", out],
+            "demo": ["demo", "--n-train", "10", "--n-test", "10", "--backend", "numpy", "--no-progress",
+                     "--no-plots", "--out", out]}
+
+
+def _forbid_data_loading(monkeypatch):
+    from lava_sleep.experiment.data import DataCache
+
+    def fail(*args, **kwargs):
+        raise AssertionError("data loaded before --out was checked")
+
+    monkeypatch.setattr(DataCache, "dataset", fail)
+    monkeypatch.setattr(DataCache, "run_data", fail)
+
+
+def test_unusable_out_is_one_line_before_any_data(capsys, tmp_path, tiny_toml, monkeypatch):
+    """An --out that is a file or lies under a file fails for train, sweep and demo before any data
+    is loaded; a path under a regular file cannot be created even by root (the CI user)."""
+    _forbid_data_loading(monkeypatch)
+    afile = tmp_path / "file.txt"
+    afile.write_text("keep me\n")
+    outs = {"an existing file": afile, "a folder under a file": afile / "sub",
+            "a deeper folder under a file": afile / "a" / "b"}
+    before = _files(tmp_path)
+    for what, out in outs.items():
+        for cmd, argv in _out_commands(out, tiny_toml).items():
+            line = _one_line_exit_2(capsys, argv, f"{cmd} --out {what}")
+            assert str(out) in line and cmd in line
+    assert _files(tmp_path) == before and afile.read_text() == "keep me\n"
+
+
+def test_out_folder_that_refuses_files_is_one_line(capsys, tmp_path, tiny_toml, monkeypatch):
+    """Writability is tested by really creating a file (root ignores permission bits): a folder that
+    refuses it is one line; the probe leaves nothing behind, also in folders it had to create."""
+    import tempfile
+
+    from lava_sleep.experiment.files import check_out_dir
+
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    (kept / "old.txt").write_text("old")
+    check_out_dir(kept)
+    check_out_dir(tmp_path / "new" / "deeper")
+    assert _files(tmp_path) == ["kept", "kept/old.txt", "tiny.toml"]  # the probe left nothing behind
+    _forbid_data_loading(monkeypatch)
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    for out in (kept, tmp_path / "new" / "deeper"):
+        for cmd, argv in _out_commands(out, tiny_toml).items():
+            line = _one_line_exit_2(capsys, argv, f"{cmd} --out {out}")
+            assert "not writable" in line and "Permission denied" in line
+    assert _files(tmp_path) == ["kept", "kept/old.txt", "tiny.toml"]
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
+                    reason="root writes into read-only folders; the root-proof cases are "
+                           "test_unusable_out_is_one_line_before_any_data (a path under a file) and "
+                           "test_out_folder_that_refuses_files_is_one_line")
+def test_read_only_out_folder_is_one_line(capsys, tmp_path, tiny_toml, monkeypatch):
+    _forbid_data_loading(monkeypatch)
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        for out in (ro, ro / "run"):
+            for cmd, argv in _out_commands(out, tiny_toml).items():
+                assert "not writable" in _one_line_exit_2(capsys, argv, f"{cmd} --out {out}")
+        assert list(ro.iterdir()) == []
+    finally:
+        ro.chmod(0o755)
+
+
+def _rewrite_npz(path, drop=(), **replace):
+    with np.load(path, allow_pickle=False) as z:
+        d = {k: z[k] for k in z.files if k not in drop}
+    d.update({k: np.array(v) for k, v in replace.items()})
+    np.savez(path, **d)
+
+
+@pytest.fixture
+def tiny_run(capsys, tmp_path, tiny_toml):
+    run = tmp_path / "run"
+    rc, _, err = _main(capsys, ["train", *TINY, "--config", tiny_toml, "--out", run])
+    assert rc == 0, err
+    _, test = split_dataset(load_dataset("digits"), 40, 20, 0)
+    save_npz(test, tmp_path / "t.npz")
+    return run, tmp_path / "t.npz"
+
+
+def test_model_file_missing_keys_is_one_line_naming_them(capsys, tmp_path, tiny_run):
+    import shutil
+
+    run, data = tiny_run
+    with np.load(run / "model.npz") as z:
+        config = json.loads(str(z["config_json"]))
+        state_keys = [k for k in z.files if k.startswith("state_")]
+    assert {"state_u", "state_m_XE", "state_mask_EE"} <= set(state_keys)
+
+    def without(key):
+        return json.dumps({k: v for k, v in config.items() if k != key})
+
+    cases = {  # name: (arrays to drop, replaced arrays, words the line must hold)
+        "assignments": (["assignments"], {}, ["assignments"]),
+        "readout_coef": (["readout_coef"], {}, ["readout_coef"]),
+        "one state array": (["state_u"], {}, ["state_u"]),
+        "all state arrays": (state_keys, {}, ["state_u", "state_v", "state_m_XE", "state_mask_IE"]),
+        "image_size": ([], {"config_json": without("image_size")}, ["image_size"]),
+        "n_classes": ([], {"config_json": without("n_classes")}, ["n_classes"]),
+        "seed": ([], {"config_json": without("seed")}, ["seed"]),
+        "params": ([], {"config_json": without("params")}, ["params"]),
+        "arrays and fields": (["assignments"], {"config_json": without("seed")}, ["assignments", "seed"]),
+        "config not an object": ([], {"config_json": "[1, 2]"}, ["config_json"]),
+        "image_size not an integer": ([], {"config_json": json.dumps({**config, "image_size": "six"})},
+                                      ["image_size"]),
+    }
+    for i, (name, (drop, replace, words)) in enumerate(cases.items()):
+        bad = tmp_path / f"bad{i}"
+        shutil.copytree(run, bad)
+        _rewrite_npz(bad / "model.npz", drop, **replace)
+        before = {p: p.read_bytes() for p in bad.iterdir()}
+        line = _one_line_exit_2(capsys, ["eval", bad, "--data", data], name)
+        assert all(w in line for w in words), f"{name}: {line!r}"
+        assert {p: p.read_bytes() for p in bad.iterdir()} == before, f"{name}: files changed"
+    rc, out, err = _main(capsys, ["eval", run, "--data", data])  # the intact run still evaluates
+    assert rc == 0 and json.loads(out)["n_images"] == 20, err
+
+
+def test_corrupt_checkpoint_is_one_line_and_left_in_place(capsys, tmp_path, tiny_toml, monkeypatch):
+    from lava_sleep.experiment import stdp
+
+    run = tmp_path / "run"
+    argv = ["train", *TINY, "--config", tiny_toml, "--out", run]
+    real = stdp.run_members
+
+    def interrupted(members, opts):
+        def stop(done):
+            raise KeyboardInterrupt
+
+        return real(members, dataclasses.replace(opts, checkpoint_every=0, on_chunk=stop))
+
+    monkeypatch.setattr(stdp, "run_members", interrupted)
+    assert _main(capsys, argv)[0] == 130  # interrupted after the first chunk, checkpoint written
+    monkeypatch.undo()
+    ck = run / "checkpoint.npz"
+    good = ck.read_bytes()
+    with np.load(ck) as z:
+        prog = json.loads(str(z["progress_json"]))
+        member_keys = [k for k in z.files if k.startswith("b0_")]
+    assert "b0_x_X" in member_keys  # a trace: which traces exist depends on the parameters
+    cases = {  # name: (arrays to drop, replaced arrays, words the line must hold)
+        "progress not JSON": ([], {"progress_json": "{not json"}, ["progress_json", "JSON"]),
+        "progress lacks done": ([], {"progress_json": json.dumps({k: v for k, v in prog.items()
+                                                                  if k != "done"})}, ["done"]),
+        "progress not an object": ([], {"progress_json": "[]"}, ["progress_json"]),
+        "progress of another batch size": ([], {"progress_json": json.dumps({**prog, "steps": [0, 0]})},
+                                           ["steps"]),
+        "no key": (["key"], {}, ["key"]),
+        "no progress": (["progress_json"], {}, ["progress_json"]),
+        "no member state": (member_keys, {}, ["member"]),
+        "member lacks u": (["b0_u"], {}, ["lacks state arrays u"]),
+        "member lacks a trace": (["b0_x_X"], {}, ["x_X"]),
+        "not a checkpoint": (["format"], {}, ["not a lava-sleep checkpoint"]),
+    }
+    for name, (drop, replace, words) in cases.items():
+        ck.write_bytes(good)
+        _rewrite_npz(ck, drop, **replace)
+        before = {p.name: p.read_bytes() for p in run.iterdir()}
+        line = _one_line_exit_2(capsys, argv, name)
+        assert str(ck) in line and all(w in line for w in words), f"{name}: {line!r}"
+        assert {p.name: p.read_bytes() for p in run.iterdir()} == before, f"{name}: files changed"
+    ck.write_bytes(b"PK\x03\x04 broken")
+    assert "corrupted checkpoint" in _one_line_exit_2(capsys, argv, "garbage bytes")
+    assert ck.read_bytes() == b"PK\x03\x04 broken"
+    ck.write_bytes(good)  # the intact checkpoint resumes
+    rc, _, err = _main(capsys, argv)
+    assert rc == 0 and not ck.exists() and (run / "result.json").exists(), err
+
+
+def test_labels_far_beyond_the_class_count_are_one_line(capsys, tmp_path, tiny_toml, tiny_run):
+    from lava_sleep.data import write_idx
+
+    run, _ = tiny_run
+    images = np.zeros((5, 8, 8), dtype=np.uint8)
+    sets = {}
+    for name, labels in {"huge": [0, 1, 10**9, 1, 0], "negative": [0, 1, -3, 1, 0],
+                         "just too many": [0, 1, 1000, 1, 0]}.items():
+        sets[name] = tmp_path / f"{name}.npz"
+        np.savez(sets[name], images=images, labels=np.array(labels, dtype=np.int64))
+    idx = tmp_path / "idx"
+    idx.mkdir()
+    write_idx(idx / "train-images-idx3-ubyte", images)
+    write_idx(idx / "train-labels-idx1-ubyte", np.array([0, 1, 10**9, 1, 0], dtype=np.int32))
+    sets["idx folder"] = idx
+    before = _files(tmp_path)
+    for name, path in sets.items():
+        for argv in (["train", *TINY[2:], "--dataset", path, "--config", tiny_toml, "--out", tmp_path / "o"],
+                     ["sweep", "--datasets", path, "--fractions", "0", "--seeds", "0", "--backend", "numpy",
+                      "--no-progress", "--out", tmp_path / "s"],
+                     ["eval", run, "--data", path]):
+            line = _one_line_exit_2(capsys, argv, f"{argv[0]} {name}")
+            assert ("0..K-1" in line or "negative label" in line) and str(path) in line, line
+            if name == "huge" and argv[0] != "eval":
+                assert "at most 1000" in line
+    assert _files(tmp_path) == before
+    ok = tmp_path / "ok.npz"  # 1000 classes (labels 0..999) is still allowed
+    np.savez(ok, images=images, labels=np.array([0, 1, 999, 1, 0]))
+    assert len(load_dataset(ok).classes) == 1000
+
+
+def test_sweep_out_file_and_eval_corrupt_npz(capsys, tmp_path, tiny_toml, tiny_run):
+    import zipfile
+
+    run, good = tiny_run
+    afile = _write(tmp_path / "sweep.txt", b"not a folder")
+    line = _one_line_exit_2(capsys, _out_commands(afile, tiny_toml)["sweep"], "sweep --out FILE")
+    assert "is not a folder" in line and afile.read_bytes() == b"not a folder"
+    raw = good.read_bytes()
+    bad = {"truncated": raw[: len(raw) // 2], "garbage": b"PK\x03\x04 not a zip"}
+    flipped = bytearray(raw)
+    flipped[120:140] = b"\xff" * 20  # inside images.npy: CRC mismatch
+    bad["bad CRC"] = bytes(flipped)
+    for name, data in bad.items():
+        _write(tmp_path / f"{name}.npz", data)
+    with zipfile.ZipFile(tmp_path / "no-npy.npz", "w") as z:  # members that are no .npy arrays
+        z.writestr("images.npy", b"hello")
+        z.writestr("labels.npy", b"world")
+    np.save(tmp_path / "single.npy", np.zeros((3, 8, 8), dtype=np.uint8))
+    (tmp_path / "single.npy").rename(tmp_path / "single.npz")
+    model = (run / "model.npz").read_bytes()
+    for name in [*bad, "no-npy", "single"]:
+        path = tmp_path / f"{name}.npz"
+        line = _one_line_exit_2(capsys, ["eval", run, "--data", path], f"eval --data {name}")
+        assert str(path) in line
+    assert (run / "model.npz").read_bytes() == model

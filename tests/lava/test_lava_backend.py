@@ -128,3 +128,58 @@ def test_backends_run_and_leave_nothing_behind():
     assert _child_pids() - procs0 == set()
     assert {c.pid for c in multiprocessing.active_children()} <= children0
     assert shm_names and not [n for n in shm_names if os.path.exists(f"/dev/shm/{n}")]
+
+
+TRAIN_TOML = """
+[input]
+image_size = 4
+steps_per_image = 30
+[network]
+n_exc = 10
+n_inh = 3
+[sleep]
+period = 60
+"""
+
+
+@pytest.mark.lava
+@pytest.mark.timeout(LAVA_TIMEOUT)
+@pytest.mark.parametrize("backend,mode", [("lava-float", "float"), ("lava-fixed", "fixed"),
+                                          ("lava-float-fused", "float"), ("lava-fixed-fused", "fixed")])
+def test_train_and_eval_use_the_backends_number_format(tmp_path, capsys, backend, mode):
+    """Regression: `train --backend lava-fixed` without --mode once trained in fixed point and
+    read the integer state into a float oracle (XE mean 27.6 instead of ~0.2). The backend's
+    name decides the mode; the saved weights are the trained ones in weight units, and `eval`
+    on the run's own held-out images reproduces its accuracies."""
+    import json
+
+    from lava_sleep import cli
+    from lava_sleep.data import Dataset, save_npz
+    from lava_sleep.experiment.data import DataCache
+
+    cfg = tmp_path / "tiny.toml"
+    cfg.write_text(TRAIN_TOML)
+    run = tmp_path / "run"
+    rc = cli.main(["train", "--dataset", "digits", "--n-train", "8", "--n-test", "6", "--preset", "paper",
+                   "--config", str(cfg), "--sleep-fraction", "0.25", "--backend", backend, "--seed", "2",
+                   "--out", str(run), "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    res = json.loads((run / "result.json").read_text())
+    assert res["mode"] == mode and res["eval_backend"] == "numpy"
+    assert res["sleep"]["steps_used"] > 0
+    if mode == "fixed":
+        assert res["config"]["sleep"]["form"] == "linear" and "log sleep-decay form" in err
+    model = np.load(run / "model.npz")
+    xe = np.abs(model["w_XE"][model["mask_XE"].astype(bool)])
+    # trained weights in weight units: XE starts at 0.15 and stays within [0, w_max = 1]
+    assert 0.05 < xe.mean() < 0.5 and xe.max() <= 1.0
+    assert res["metrics"]["weights"]["XE"]["mean"] == pytest.approx(xe.mean())
+    held = DataCache().run_data("digits", 4, 2, 8, 6)
+    save_npz(Dataset(held.test_x.reshape(-1, 4, 4), held.test_y, "held", held.classes), tmp_path / "h.npz")
+    rc = cli.main(["eval", str(run), "--data", str(tmp_path / "h.npz")])
+    out = capsys.readouterr()
+    assert rc == 0, out.err
+    ev = json.loads(out.out)
+    assert ev["linear_accuracy"] == res["linear_accuracy"]
+    assert ev["assignment_accuracy"] == res["assignment_accuracy"]
