@@ -242,9 +242,6 @@ def run_members(members: list[Member], opts: TrainOptions) -> list[dict]:
     plastic = p0.network.plastic_pathways
     orders: dict[int, list[np.ndarray]] = {}
 
-    def health(weights, masks, b):
-        return weight_health(weights, masks, bounds_w[b])
-
     def images_for(g0, g1):
         xs = []
         for b, m in enumerate(members[:1] if shared else members):
@@ -281,7 +278,7 @@ def run_members(members: list[Member], opts: TrainOptions) -> list[dict]:
         for b in range(B):
             prog["history"][b].append({"images": 0, "step": 0, "wake_steps": 0, "sleep_steps": 0,
                                        "episodes": 0, "rate_hz": 0.0,
-                                       "pathways": health(sim.weights(b), sim.masks(b), b)})
+                                       "pathways": weight_health(sim.weights(b), sim.masks(b), bounds_w[b])})
 
     bar = _Bar(n_total, prog["done"], opts.desc, opts.progress)
     last_ck = time.monotonic()
@@ -315,7 +312,7 @@ def run_members(members: list[Member], opts: TrainOptions) -> list[dict]:
                 prog["history"][b].append({
                     "images": g1, "step": prog["steps"][b], "wake_steps": prog["wake_steps"][b],
                     "sleep_steps": prog["sleep_steps"][b], "episodes": len(prog["episodes"][b]),
-                    "rate_hz": rate, "pathways": health(sim.weights(b), masks_b, b)})
+                    "rate_hz": rate, "pathways": weight_health(sim.weights(b), masks_b, bounds_w[b])})
                 if record and members[b].out_dir is not None:
                     sp = out.spikes[b]
                     w_after = sim.weights(b)
