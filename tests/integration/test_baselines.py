@@ -8,10 +8,10 @@ import json
 
 import numpy as np
 import pytest
+from cli_helpers import run_main as _main
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-from lava_sleep import cli
 from lava_sleep import params as P
 from lava_sleep.backends import BackendError, make_simulator
 from lava_sleep.data import Dataset, save_npz
@@ -45,13 +45,6 @@ def batch(tiny, data):
     return run_members(members, opts), cache
 
 
-def _main(capsys, argv):
-    try:
-        rc = cli.main([str(a) for a in argv])
-    except SystemExit as exc:
-        rc = exc.code
-    out = capsys.readouterr()
-    return rc, out.out, out.err
 
 
 def test_pixel_baseline_equals_independent_logistic_regression(batch, data):

@@ -9,30 +9,13 @@ import sys
 
 import numpy as np
 import pytest
+from cli_helpers import TINY_TOML
+from cli_helpers import run_main as _main
 
-from lava_sleep import cli
 from lava_sleep import params as P
 from lava_sleep.data import Dataset, load_dataset, resize_images, save_npz, split_dataset
 from lava_sleep.params import load_toml
 
-TINY_TOML = """
-[input]
-image_size = 6
-steps_per_image = 30
-max_rate_hz = 200.0
-[network]
-n_exc = 12
-n_inh = 3
-[sleep]
-period = 90
-fraction = 0.2
-[sg]
-hidden = 16
-steps = 5
-epochs = 1
-batch_size = 16
-sleep_period = 2
-"""
 TINY = ["--dataset", "digits", "--n-train", "40", "--n-test", "20", "--preset", "quick", "--backend", "numpy",
         "--no-progress"]
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -45,13 +28,6 @@ def tiny_toml(tmp_path):
     return path
 
 
-def _main(capsys, argv):
-    try:
-        rc = cli.main([str(a) for a in argv])
-    except SystemExit as exc:  # argparse usage errors
-        rc = exc.code
-    out = capsys.readouterr()
-    return rc, out.out, out.err
 
 
 def _files(root):

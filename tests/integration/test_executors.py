@@ -7,29 +7,13 @@ import json
 
 import numpy as np
 import pytest
+from cli_helpers import TINY_TOML
+from cli_helpers import run_main as _main
 
 from lava_sleep import cli, executors
 from lava_sleep.io import read_jsonl
 from lava_sleep.sweep import FAILED, FAULT_ENV, RUNS, line_id
 
-TINY_TOML = """
-[input]
-image_size = 6
-steps_per_image = 30
-max_rate_hz = 200.0
-[network]
-n_exc = 12
-n_inh = 3
-[sleep]
-period = 90
-fraction = 0.2
-[sg]
-hidden = 16
-steps = 5
-epochs = 1
-batch_size = 16
-sleep_period = 2
-"""
 #: Fields of a runs.jsonl line that may differ between two runs of the same sweep.
 TIMING = {"train_s"}
 #: ... and of result.json (timings; "seconds" per SG epoch in "history").
@@ -60,13 +44,6 @@ def _argv(out, toml, mode="float", executor="local", model="stdp", extra=()):
             "--out", str(out), "--executor", executor, *extra]
 
 
-def _main(capsys, argv):
-    try:
-        rc = cli.main([str(a) for a in argv])
-    except SystemExit as exc:
-        rc = exc.code
-    out = capsys.readouterr()
-    return rc, out.out, out.err
 
 
 def _rows(sweep) -> dict:
