@@ -1,12 +1,18 @@
 # The two commands of the README:
 #   make demo   set up (first time) and run the main job
-#   make test   set up (first time) and run lint + the whole test suite
-.PHONY: demo test bench lint
+#   make test   set up (first time) and run lint + the whole test suite (Python 3.10 with Lava,
+#               .venv), then the suite without Lava on the machine's python3 >= 3.11 (.venv-py3;
+#               skipped without one): scripts/test-py3.sh, docs/export.md
+.PHONY: demo test test-py3 bench lint
 demo:
 	@./scripts/bootstrap.sh lava-sleep demo
 
 test:
 	@./scripts/bootstrap.sh ./scripts/test.sh
+	@./scripts/test-py3.sh
+
+test-py3:
+	@./scripts/test-py3.sh
 
 bench:
 	@./scripts/bootstrap.sh lava-sleep bench --json benchmarks/results/bench.json

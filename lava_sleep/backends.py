@@ -21,6 +21,9 @@ device and dtype options), ``lava-float`` / ``lava-fixed`` (Lava graph models),
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+
 import numpy as np
 
 from lava_sleep.params import ModelParams
@@ -97,8 +100,26 @@ def make_simulator(backend: str, params_list: list[ModelParams], seeds: list[int
         except ImportError as exc:  # pragma: no cover - torch is a dependency
             raise BackendError(f"the torch backend needs torch: {exc}") from None
         return TorchSimulator(params_list, seeds, mode=mode, dtype=dtype, device=device)
+    if not lava_available():
+        raise BackendError(lava_missing_message(backend))
     try:
         from lava_sleep import lava_backend
     except ImportError as exc:
         raise BackendError(f"backend {backend!r} is not available: {exc}") from None
     return lava_backend.make(backend, params_list, seeds, mode=mode, dtype=dtype)
+
+
+def lava_available() -> bool:
+    """True when lava-nc can be imported here (it installs on Python 3.10 only)."""
+    try:
+        return importlib.util.find_spec("lava.magma") is not None
+    except (ImportError, ValueError):  # no package "lava" at all
+        return False
+
+
+def lava_missing_message(backend: str) -> str:
+    """The one line a Lava backend gives where lava-nc is missing (e.g. on Python 3.11+)."""
+    py = f"{sys.version_info.major}.{sys.version_info.minor}"
+    return (f"backend {backend!r} needs Python 3.10 with lava-nc 0.10 (lava-nc supports only "
+            f"Python >=3.10,<3.11; this is Python {py} without it): use --backend numpy or torch, "
+            "or the Python 3.10 environment that `make demo` / `make test` set up (.venv)")

@@ -14,7 +14,7 @@ import sys
 from lava_sleep import __version__
 from lava_sleep.errors import UserError
 
-COMMANDS = ("demo", "train", "eval", "sweep", "plot", "bench")
+COMMANDS = ("demo", "train", "eval", "sweep", "plot", "bench", "export")
 
 
 class _Parser(argparse.ArgumentParser):

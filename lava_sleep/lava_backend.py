@@ -77,6 +77,13 @@ def make(backend: str, params_list: list[ModelParams], seeds: list[int], mode: s
 
     ``fused_kernel`` ("auto", "native", "numpy") applies to the -fused backends only.
     """
+    from lava_sleep.backends import lava_available, lava_missing_message
+
+    if backend != "loihi2" and backend not in LAVA_BACKENDS:
+        raise BackendError(f"unknown Lava backend {backend!r}; choose one of "
+                           f"{', '.join([*LAVA_BACKENDS, 'loihi2'])}")
+    if not lava_available():  # e.g. Python 3.11+, where lava-nc does not install
+        raise BackendError(lava_missing_message(backend))
     if backend == "loihi2":
         if not lava_loihi_available():
             raise BackendError(
@@ -87,9 +94,6 @@ def make(backend: str, params_list: list[ModelParams], seeds: list[int], mode: s
             raise BackendError(f"the loihi2 backend simulates one network (B = 1), got B = {len(seeds)}")
         return LoihiNativeSimulator(params_list[0], seeds[0], mode="fixed",
                                     hardware=True)  # pragma: no cover - needs lava-loihi
-    if backend not in LAVA_BACKENDS:
-        raise BackendError(f"unknown Lava backend {backend!r}; choose one of "
-                           f"{', '.join([*LAVA_BACKENDS, 'loihi2'])}")
     if len(params_list) != 1 or len(seeds) != 1:
         raise BackendError(f"Lava backends simulate one network (B = 1), got B = {len(seeds)}")
     if dtype != "float64":

@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 
 TUTORIALS = sorted((Path(__file__).resolve().parents[2] / "tutorials").glob("*.ipynb"))
+#: Tutorials that run Lava networks (Python 3.10 with lava-nc only; marked `lava`).
+LAVA_TUTORIALS = {"03_lava_processes"}
 
 
 def test_tutorials_exist():
@@ -14,7 +16,8 @@ def test_tutorials_exist():
     assert {"01_quickstart.ipynb", "02_sleep_sweep.ipynb", "03_lava_processes.ipynb"} <= set(names)
 
 
-@pytest.mark.parametrize("path", TUTORIALS, ids=[p.stem for p in TUTORIALS])
+@pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.lava) if p.stem in LAVA_TUTORIALS else p
+                                  for p in TUTORIALS], ids=[p.stem for p in TUTORIALS])
 def test_tutorial_runs(path, tmp_path):
     import nbclient  # dev dependencies (pyproject [dev]), installed by scripts/bootstrap.sh
     import nbformat

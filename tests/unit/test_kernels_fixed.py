@@ -48,6 +48,7 @@ LAVA_CASES = [
 ]
 
 
+@pytest.mark.lava  # imports lava-nc (Python 3.10 only); no Lava runtime
 @pytest.mark.parametrize(("du", "dv", "vth", "bias_exp", "input_low"), LAVA_CASES)
 def test_equals_lava_pylif_bitacc(fc, du, dv, vth, bias_exp, input_low):
     """Our fixed neuron_step == Lava's bit-accurate CUBA LIF, state for state, spike for spike.
