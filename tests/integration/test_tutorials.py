@@ -11,7 +11,8 @@ TUTORIALS = sorted((Path(__file__).resolve().parents[2] / "tutorials").glob("*.i
 
 def test_tutorials_exist():
     names = [p.name for p in TUTORIALS]
-    assert {"01_quickstart.ipynb", "02_sleep_sweep.ipynb", "03_lava_processes.ipynb"} <= set(names)
+    assert {"01_quickstart.ipynb", "02_sleep_sweep.ipynb", "03_lava_processes.ipynb",
+            "05_sleep_in_your_lava_network.ipynb"} <= set(names)
 
 
 @pytest.mark.parametrize("path", TUTORIALS, ids=[p.stem for p in TUTORIALS])
