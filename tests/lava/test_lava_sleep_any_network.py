@@ -3,16 +3,17 @@
 What is compared:
 
 * Lava ``Dense`` and ``Sparse`` (no learning: weights change only at sleep block ends) and a
-  silent ``LearningDense`` (no spikes, so STDP adds exactly 0): after the run, every weight
-  equals the oracle's decay (:mod:`lava_sleep.kernels.sleep`: ``decay_block`` then
+  silent ``LearningDense`` and ``LearningSparse`` (no spikes, so STDP adds exactly 0): after the
+  run, every weight equals the oracle's decay (:mod:`lava_sleep.kernels.sleep`: ``decay_block`` then
   ``floor_and_prune`` on ``|w|``, sign kept, absent synapses 0) applied at the block ends of an
   independent re-implementation of the schedule (docs/model.md, Sleep) - float exactly, fixed
   bit for bit (the integer weights are ours to round).
 * ``LearningDense`` with STDP running (Lava's float model, and its fixed model, which is
   bit-approximate with an unseeded shared rounding draw): the values cannot be predicted, so
-  the test checks what the sleep Process promises there: signs and absent synapses kept, and
-  the per-neuron |w| totals pulled back toward their initial totals.
-* SpikeGate and NoiseSource: output equal to the formulas of their docstrings at every step.
+  the test checks what the sleep Process promises there: absent synapses kept at 0 and the
+  per-neuron |w| totals pulled back to their initial totals.
+* SpikeGate and NoiseSource: output equal to the formulas of their docstrings at every step;
+  early wake-up on a Dense ends the episode at the block end where the total is within tol.
 * Vars it cannot manage: one-line SleepWeightError.
 """
 
@@ -135,7 +136,7 @@ def _get(var) -> np.ndarray:
 def test_decay_on_lava_dense_sparse_learning_dense_equals_oracle(mode, target, form):
     from lava.proc.dense.process import Dense, LearningDense
     from lava.proc.learning_rules.stdp_learning_rule import STDPLoihi
-    from lava.proc.sparse.process import Sparse
+    from lava.proc.sparse.process import LearningSparse, Sparse
 
     from lava_sleep.processes.sleep_controller.process import SleepController
 
@@ -145,22 +146,27 @@ def test_decay_on_lava_dense_sparse_learning_dense_equals_oracle(mode, target, f
     w_d, moved_d, mask_d = _dense_weights(fixed, seed=3)
     w_s, moved_s, mask_s = _dense_weights(fixed, seed=4)
     w_l, moved_l, mask_l = _dense_weights(fixed, shape=(4, 5), seed=5)
+    w_ls, moved_ls, mask_ls = _dense_weights(fixed, shape=(5, 4), seed=6)
     dense = Dense(weights=w_d)
     sparse = Sparse(weights=sps.csr_matrix(w_s))
     stdp = STDPLoihi(learning_rate=1, A_plus=1, A_minus=-1, tau_plus=10, tau_minus=10, t_epoch=4)
     learning = LearningDense(weights=w_l, learning_rule=stdp)
-    ctrl = SleepController(weights=[dense, sparse, learning], sleep=sp, seed=SEED)
+    learning_sparse = LearningSparse(weights=sps.csr_matrix(w_ls), learning_rule=stdp)
+    ctrl = SleepController(weights=[dense, sparse, learning, learning_sparse], sleep=sp, seed=SEED)
     # the weights moved away from the targets the Process took at construction
     dense.weights.init = moved_d
     sparse.weights.init = sps.csr_matrix(moved_s)
     learning.weights.init = moved_l
+    learning_sparse.weights.init = sps.csr_matrix(moved_ls)
     try:
         ctrl.run(condition=RunSteps(STEPS), run_cfg=Loihi2SimCfg(select_tag=_tag(fixed)))
-        got = [_get(dense.weights), _get(sparse.weights), _get(learning.weights)]
+        got = [_get(dense.weights), _get(sparse.weights), _get(learning.weights),
+               _get(learning_sparse.weights)]
         stored = sparse.weights.get()
     finally:
         ctrl.stop()
-    cases = [(w_d, moved_d, mask_d), (w_s, moved_s, mask_s), (w_l, moved_l, mask_l)]
+    cases = [(w_d, moved_d, mask_d), (w_s, moved_s, mask_s), (w_l, moved_l, mask_l),
+             (w_ls, moved_ls, mask_ls)]
     for i, ((w0, moved, mask), g) in enumerate(zip(cases, got, strict=True)):
         want, mask_after = oracle_decay(w0, moved, mask, sp, STEPS, fixed, stream=i)
         assert np.array_equal(g, want), f"matrix {i}: max diff {np.abs(g - want).max()}"
@@ -175,8 +181,8 @@ def test_decay_on_lava_dense_sparse_learning_dense_equals_oracle(mode, target, f
 @pytest.mark.timeout(LAVA_TIMEOUT)
 @pytest.mark.parametrize("mode", ["float", "fixed"])
 def test_learning_dense_with_stdp_totals_held(mode):
-    """Lava's STDP runs (values unpredictable, fixed model bit-approximate): signs and absent
-    synapses are kept and each post neuron's |w| total returns toward its initial total."""
+    """Lava's STDP runs (values unpredictable, fixed model bit-approximate): absent synapses stay 0
+    and each post neuron's |w| total returns to its initial total by the episode's end."""
     from lava.proc.dense.process import Dense, LearningDense
     from lava.proc.io.source import RingBuffer
     from lava.proc.learning_rules.stdp_learning_rule import STDPLoihi
@@ -328,3 +334,42 @@ def test_fixed_model_on_float_var_is_one_line_error():
         assert "fixed-point model on float-valued weights" in _one_line(e)
     finally:
         ctrl.stop()
+
+
+@pytest.mark.timeout(LAVA_TIMEOUT)
+@pytest.mark.parametrize("mode", ["float", "fixed"])
+def test_early_wake_up_on_a_lava_dense(mode):
+    """A Dense whose total is twice its target: the group decay (lam 0.5, block 3) brings it within
+    tol = 5 % at the second block end (1.125 T0, then 1.016 T0), so the planned 10-step episode
+    ends after 6 steps and the gate opens again."""
+    from lava.proc.dense.process import Dense
+    from lava.proc.io.source import RingBuffer
+    from lava.proc.monitor.process import Monitor
+
+    from lava_sleep.processes.sleep_controller.process import SleepController
+    from lava_sleep.processes.spike_gate.process import SpikeGate
+
+    RunSteps, Loihi2SimCfg = _lava()
+    fixed = mode == "fixed"
+    steps = 24
+    sp = SleepParams(fraction=0.5, period=10, lam=0.5, form="linear", target="group", decay_noise=0.0,
+                     block=3, tol=0.05)
+    assert sp.episode_length(1) == 10
+    dense = Dense(weights=np.full((3, 4), 10.0))
+    src = RingBuffer(data=np.ones((2, steps)))
+    gate = SpikeGate(shape=(2,))
+    src.s_out.connect(gate.s_in)
+    SleepController(weights=[dense], sleep=sp, seed=SEED, gates=[gate])
+    dense.weights.init = np.full((3, 4), 20.0)
+    mon = Monitor()
+    mon.probe(gate.s_out, steps)
+    try:
+        gate.run(condition=RunSteps(steps), run_cfg=Loihi2SimCfg(select_tag=_tag(fixed)))
+        data = mon.get_data()
+        w = dense.weights.get()
+    finally:
+        gate.stop()
+    out = np.asarray(next(iter(next(iter(data.values())).values()))).reshape(steps, 2)
+    asleep = out[:, 0] == 0
+    assert np.array_equal(np.flatnonzero(asleep), np.arange(10, 16))
+    assert abs(w.sum() - 120) <= 0.05 * 120
