@@ -209,7 +209,7 @@ def test_learning_dense_with_stdp_totals_held(mode):
     pre.s_out.connect(plast.s_in)
     plast.a_out.connect(post.a_in)
     post.s_out.connect(plast.s_in_bap)
-    sp = SleepParams(fraction=0.5, period=50, lam=0.8, form="linear", target="neuron", decay_noise=0.0,
+    sp = SleepParams(fraction=0.5, period=50, lam=0.5, form="linear", target="neuron", decay_noise=0.0,
                      block=5, tol=0.0)
     SleepController(weights=[plast], sleep=sp, seed=SEED)
     cfg = Loihi2SimCfg(select_tag=_tag(fixed))
