@@ -158,6 +158,8 @@ class LavaSimulator:
         self.fixed = mode == "fixed"
         self.fc = to_fixed(params) if self.fixed else None
         self.init = build_network(params, self.seed)
+        m0 = self.init.magnitudes_fixed() if self.fixed else self.init.magnitudes
+        self._const_totals = {n: float(m0[n].sum()) for n in PATHWAY_NAMES}
         self.fused_kernel = _resolve_fused_kernel(fused_kernel, mode) if model == "fused" else None
         self.net = EINetwork(params=params, seed=self.seed, init=self.init,
                              fused_kernel=self.fused_kernel or "auto")
@@ -276,10 +278,10 @@ class LavaSimulator:
         from lava_sleep.processes.sleep_controller.process import (
             STATUS_OVER,
             STATUS_START,
-            STATUS_TOTALS_AFTER,
             STATUS_TOTALS_BEFORE,
             STATUS_USED,
             STATUS_WOKE,
+            status_totals_after,
         )
 
         block = self.params.sleep.block
@@ -306,12 +308,18 @@ class LavaSimulator:
                 raise RuntimeError("Lava sleep controller did not end the episode at its planned length")
         self.sleep_steps_total += used
         out.sleep_steps += used
-        names = PATHWAY_NAMES
+        # the status carries the plastic pathways' totals; the others never change
+        plastic = self.params.network.plastic_pathways
+        after = status_totals_after(len(plastic))
+        before_t, after_t = dict(self._const_totals), dict(self._const_totals)
+        for i, n in enumerate(plastic):
+            before_t[n] = float(status[STATUS_TOTALS_BEFORE + i])
+            after_t[n] = float(status[after + i])
         out.episodes.append({
             "episode": self.n_episodes, "start_step": start, "wake_step": self.wake_t,
             "planned": planned, "used": used, "woke_early": bool(status[STATUS_WOKE]),
-            "totals_before": {n: float(status[STATUS_TOTALS_BEFORE + i]) for i, n in enumerate(names)},
-            "totals_after": {n: float(status[STATUS_TOTALS_AFTER + i]) for i, n in enumerate(names)},
+            "totals_before": {n: before_t[n] for n in PATHWAY_NAMES},
+            "totals_after": {n: after_t[n] for n in PATHWAY_NAMES},
         })
 
     def run(self, images, learn: bool = True, sleep_on: bool = True, record_spikes: bool = False,

@@ -56,6 +56,7 @@ class Stream(enum.IntEnum):
     DECAY = 16  # sleep decay noise / stochastic rounding; + pathway id
     SPLIT = 32  # data splits and shuffles
     SG = 40  # surrogate-gradient baseline (init, sleep noise)
+    EXT_NOISE = 48  # NoiseSource (sleep noise for any Lava network); draw 0/1 normal, 2 spikes
 
 
 def _mul32(x, c: int):

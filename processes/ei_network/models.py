@@ -44,6 +44,7 @@ from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.async_protocol import AsyncProtocol
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
+from lava_sleep.fixed import to_fixed
 from lava_sleep.kernels import native as native_k
 from lava_sleep.kernels import stdp as stdp_k
 from lava_sleep.params import PATHWAY_NAMES
@@ -61,9 +62,7 @@ from lava_sleep.processes.lif_adaptive.process import AdaptiveLIF
 from lava_sleep.processes.plastic_dense.models import SynapseCore, limit_blas_threads
 from lava_sleep.processes.plastic_dense.process import PlasticDense
 from lava_sleep.processes.sleep_controller.models import SleepCore, receive_command
-from lava_sleep.processes.sleep_controller.process import (
-    SleepController,
-)
+from lava_sleep.processes.sleep_controller.process import SleepController
 from lava_sleep.reference import ReferenceSimulator
 
 _SYN_ATTR = {"XE": "xe", "EE": "ee", "EI": "ei", "IE": "ie"}
@@ -85,18 +84,22 @@ class EINetworkGraphModel(AbstractSubProcessModel):
         for n, attr in _SYN_ATTR.items():
             setattr(self, attr, PlasticDense(pathway=n, params=params, seed=seed,
                                              weights=init.magnitudes[n], mask=init.masks[n]))
-        self.controller = SleepController(params=params, seed=seed, init=init)
+        plastic = params.network.plastic_pathways
         syn = {n: getattr(self, a) for n, a in _SYN_ATTR.items()}
         pop = {"X": self.encoder, "E": self.exc, "I": self.inh}
+        # the general sleep Process manages the plastic PlasticDense Processes (RefPorts to
+        # their weights and masks, connected by the controller)
+        self.controller = SleepController(
+            weights=[syn[n] for n in plastic], sleep=params.sleep, seed=seed, host=True,
+            steps_per_image=params.input.steps_per_image,
+            decay_frac_bits=to_fixed(params).decay_frac_bits)
         # spikes forward (pre) and back-propagated (post, plastic pathways only)
         self.encoder.s_out.connect(syn["XE"].s_in)
         self.exc.s_out.connect([syn["EE"].s_in, syn["EI"].s_in])
         self.inh.s_out.connect(syn["IE"].s_in)
-        for n in params.network.plastic_pathways:
+        for n in plastic:
             pop[n[1]].s_out.connect(syn[n].s_in_bap)
             self.controller.ctrl_out.connect(syn[n].ctrl_in)
-            getattr(self.controller, f"ref_w_{n}").connect_var(syn[n].weights)
-            getattr(self.controller, f"ref_mask_{n}").connect_var(syn[n].mask)
         # drive: E sums XE, EE, IE in this order (float summation order = the oracle's)
         for n in ("XE", "EE", "IE"):
             syn[n].a_out.connect(self.exc.a_in)
@@ -195,7 +198,7 @@ class AbstractEINetworkFusedModel(PyAsyncProcessModel):
             self.syn = {n: SynapseCore(params, n, seed, self.FIXED) for n in PATHWAY_NAMES}
             limit_blas_threads()
         settle = self._native_settle if self.kernel == "native" else None
-        self.sleep = SleepCore(params, seed, p["init"], self.FIXED, settle=settle)
+        self.sleep = SleepCore.for_network(params, seed, p["init"], self.FIXED, settle=settle)
         self.chunk_left = 0
         self.learn = self.record = self.sleep_on = False
         self.ready = False

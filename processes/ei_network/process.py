@@ -6,7 +6,8 @@
 * ``exc``, ``inh`` - :class:`~lava_sleep.processes.lif_adaptive.process.AdaptiveLIF` (E, I;
   global neuron indices 0..n_exc-1 and n_exc..n_exc+n_inh-1),
 * ``xe``, ``ee``, ``ei``, ``ie`` - :class:`~lava_sleep.processes.plastic_dense.process.PlasticDense`,
-* ``controller`` - :class:`~lava_sleep.processes.sleep_controller.process.SleepController`.
+* ``controller`` - :class:`~lava_sleep.processes.sleep_controller.process.SleepController`
+  (the general sleep Process, managing the plastic pathways' PlasticDense Processes).
 
 Connections (every pathway delivers with one step of delay)::
 
@@ -15,7 +16,7 @@ Connections (every pathway delivers with one step of delay)::
     inh.s_out -> ie.s_in
     exc.s_out -> {xe, ee, ie}.s_in_bap   inh.s_out -> ei.s_in_bap     (plastic pathways only)
     controller.ctrl_out -> encoder, exc, inh, plastic synapses (.ctrl_in)
-    controller.ref_w_P / ref_mask_P -> P.weights / P.mask          (plastic pathways only)
+    controller.ref_w_<i> / ref_mask_<i> -> P.weights / P.mask      (i-th plastic pathway P)
 
 Two ProcessModels implement it (lava_sleep.processes.ei_network.models):
 
@@ -36,7 +37,8 @@ or ``select_sub_proc_model=False`` (fused); see :func:`run_config`.
 
 Host links (external pipes): ``img_in`` (next image), ``cmd_in`` (one command per
 run chunk), ``counts_out`` (E spike counts per image), ``status_out`` (sleep
-status per block end), ``rec_x``/``rec_e``/``rec_i`` (spikes per step while
+status per block end, totals of the plastic pathways in their order),
+``rec_x``/``rec_e``/``rec_i`` (spikes per step while
 recording). In the graph model these pipes are opened on the sub-Processes'
 ports; :func:`host_port` returns the port that carries each pipe. The Vars below
 hold the network state (the graph model aliases them to its sub-Processes).
@@ -50,7 +52,7 @@ from lava.magma.core.process.variable import Var
 
 from lava_sleep.network import NetworkInit, build_network, pathway_shape
 from lava_sleep.params import PATHWAY_NAMES, ModelParams
-from lava_sleep.processes.sleep_controller.process import CMD_SIZE, STATUS_SIZE
+from lava_sleep.processes.sleep_controller.process import CMD_SIZE, status_size
 
 #: Buffer sizes of the host pipes (messages). The host plans its run chunks so
 #: that no pipe ever holds more than this between two host reads.
@@ -118,7 +120,7 @@ class EINetwork(AbstractProcess):
         self.img_in = InPort(shape=(n_x,))
         self.cmd_in = InPort(shape=(CMD_SIZE,))
         self.counts_out = OutPort(shape=(n_e,))
-        self.status_out = OutPort(shape=(STATUS_SIZE,))
+        self.status_out = OutPort(shape=(status_size(len(params.network.plastic_pathways)),))
         self.rec_x = OutPort(shape=(n_x,))
         self.rec_e = OutPort(shape=(n_e,))
         self.rec_i = OutPort(shape=(n_i,))

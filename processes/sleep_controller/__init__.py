@@ -1,1 +1,1 @@
-"""Sleep controller: wake/sleep schedule, input gate, sleep drive and homeostatic decay."""
+"""Sleep Process for any Lava network: schedule, homeostatic decay, early wake-up."""

@@ -1,9 +1,11 @@
-"""ProcessModels of the sleep controller (``floating_pt`` and ``fixed_pt``).
+"""ProcessModels of the sleep Process (``floating_pt`` and ``fixed_pt``).
 
-:class:`SleepCore` holds the schedule state machine and the decay; the graph
-models below drive it from Lava's phases (control vector in the spiking phase,
-decay in the post-learning management phase through RefPorts) and the fused
-network model (lava_sleep.processes.ei_network) calls the same core directly.
+:class:`SleepCore` holds the schedule state machine and the decay of any list of managed
+matrices (:class:`~lava_sleep.processes.sleep_controller.process.WeightSpec`); the models
+below drive it from Lava's phases (control vector in the spiking phase, decay in the
+post-learning management phase through RefPorts) and the fused network model
+(lava_sleep.processes.ei_network) calls the same core directly
+(:meth:`SleepCore.for_network`).
 
 Per step, with the oracle's order (lava_sleep.reference):
 
@@ -13,26 +15,32 @@ Per step, with the oracle's order (lava_sleep.reference):
 2. management phase of step t (``post_guard`` true only at a trigger or a block
    end): at a trigger, read the totals before the episode and fall asleep from
    step t + 1; at a block end, settle the decay of the ``since`` sleep steps on
-   every plastic pathway (keys counter = t + 1, as the oracle's step counter has
+   every managed matrix (keys counter = t + 1, as the oracle's step counter has
    already advanced there), apply floor/prune, check early wake-up, send the
    status and wake up if the episode is over.
 
-Fixed point: magnitudes travel as int32 through the RefPorts (8-bit values)
-and are widened to int64 for the decay (``A * m`` needs up to 24 + 8 bits).
+The core works on magnitudes. Lava's signed weights are split by :class:`_RefPortIO`:
+``m = |w|`` masked, written back as ``sign * m`` (the sign of the current value, or of the
+initial value where it is 0); a Sparse matrix keeps its stored pattern (see
+:func:`_patch_sparse_var_ports`).
+
+Fixed point: values travel as int32 through the RefPorts and are widened to int64 for the
+decay (``A * m`` needs up to 24 + 8 bits). A fixed model refuses a Var whose initial values
+are not integers (:class:`~lava_sleep.errors.SleepWeightError`).
 """
 
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sps
 from lava.magma.core.decorator import implements, requires, tag
 from lava.magma.core.model.py.model import PyLoihiProcessModel
-from lava.magma.core.model.py.ports import PyInPort, PyOutPort, PyRefPort
+from lava.magma.core.model.py.ports import PyInPort, PyOutPort, PyRefPort, PyVarPortVectorDense
 from lava.magma.core.model.py.type import LavaPyType
 from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
 from lava_sleep import rng
-from lava_sleep.fixed import to_fixed
 from lava_sleep.kernels import sleep as sleep_k
 from lava_sleep.params import PATHWAY_NAMES
 from lava_sleep.processes.sleep_controller.process import (
@@ -45,14 +53,16 @@ from lava_sleep.processes.sleep_controller.process import (
     CTRL_LEARN,
     CTRL_RECORD,
     CTRL_SIZE,
+    MAX_WEIGHTS,
     STATUS_OVER,
-    STATUS_SIZE,
     STATUS_START,
-    STATUS_TOTALS_AFTER,
     STATUS_TOTALS_BEFORE,
     STATUS_USED,
     STATUS_WOKE,
     SleepController,
+    WeightSpec,
+    check_fixed,
+    status_size,
 )
 
 
@@ -62,41 +72,68 @@ def receive_command(port) -> tuple[int, bool, bool, bool]:
     return int(cmd[CMD_STEPS]), bool(cmd[CMD_LEARN]), bool(cmd[CMD_RECORD]), bool(cmd[CMD_SLEEP_ON])
 
 
+def network_specs(params, init) -> list[WeightSpec]:
+    """Specs of our network's plastic pathways (the same as SleepController builds from the
+    PlasticDense Processes): magnitudes, masks, bounds and stream = pathway index."""
+    from lava_sleep.fixed import to_fixed
+
+    fc = to_fixed(params)
+    m0_fixed = init.magnitudes_fixed()
+    specs = []
+    for n in params.network.plastic_pathways:
+        pw, pf = params.network.pathway(n), fc.pathways[n]
+        mask = np.asarray(init.masks[n], dtype=bool)
+        specs.append(WeightSpec(
+            name=n, stream=PATHWAY_NAMES.index(n), shape=mask.shape, kind="magnitude", sparse=False,
+            mask=mask, sign0=None, m0=np.asarray(init.magnitudes[n], dtype=np.float64),
+            m0_fixed=m0_fixed[n], bounds=(pw.w_min, pw.w_max, params.sleep.w_floor),
+            bounds_fixed=(pf.m_min, pf.m_max, pf.m_floor)))
+    return specs
+
+
 class SleepCore:
-    """Schedule state machine and block decay of one network (NumPy only).
+    """Schedule state machine and block decay of a list of managed matrices (NumPy only).
 
     Args:
-        params: ModelParams. seed: run seed. init: NetworkInit (initial masks and
-        float magnitudes). fixed: use the fixed-point decay (linear form, integer
-        magnitudes in weight LSB, stochastic rounding with 2**-decay_frac_bits).
-        settle: optional replacement of :meth:`settle` with the same signature and
-        result (the fused model's compiled kernel settles the block in its own state).
+        sleep: SleepParams (schedule and decay). seed: run seed. specs: WeightSpec per
+        managed matrix. fixed: use the fixed-point decay (linear form, integer magnitudes,
+        stochastic rounding with 2**-decay_frac_bits). steps_per_image: wake steps per image
+        (``image_end``; 0: never). decay_frac_bits: fixed-point decay fraction bits.
+        settle: optional replacement of :meth:`settle` with the same signature and result
+        (the fused model's compiled kernel settles the block in its own state).
+        report: status names (default: the managed names) and constant totals of names that
+        are not managed.
     """
 
-    def __init__(self, params, seed: int, init, fixed: bool, settle=None):
+    def __init__(self, sleep, seed: int, specs: list[WeightSpec], fixed: bool, steps_per_image: int = 0,
+                 decay_frac_bits: int = 24, settle=None):
         if settle is not None:
             self.settle = settle
-        self.params = params
+        self.sleep_params = sleep
         self.seed = int(seed)
         self.fixed = fixed
-        self.fc = to_fixed(params) if fixed else None
-        sp = params.sleep
-        self.block, self.period, self.tol = sp.block, sp.period, sp.tol
-        self.spi = params.input.steps_per_image
-        self.sleeping_enabled = sp.fraction > 0
-        m0 = init.magnitudes_fixed() if fixed else {n: v.astype(np.float64) for n, v in
-                                                    init.magnitudes.items()}
-        self.plastic = params.network.plastic_pathways
-        self.const_totals = {n: float(m0[n].sum()) for n in PATHWAY_NAMES}
-        self.masks = {n: init.masks[n].copy() for n in self.plastic}
+        self.block, self.period, self.tol = sleep.block, sleep.period, sleep.tol
+        self.spi = int(steps_per_image)
+        self.sleeping_enabled = sleep.fraction > 0
+        self.specs = {s.name: s for s in specs}
+        self.plastic = [s.name for s in specs]
+        if fixed:
+            check_fixed(specs)
+        m0 = {s.name: (s.m0_fixed if fixed else s.m0) for s in specs}
+        self.masks = {s.name: s.mask.copy() for s in specs}
         self._present_cache = {}  # name -> (mask object, flat indices of its present synapses)
         self.total0, self.row_total0, self.decay = {}, {}, {}
-        for n in self.plastic:
+        for s in specs:
+            n = s.name
             self.total0[n] = m0[n].sum()
             self.row_total0[n] = m0[n].sum(-1)
             nsyn = int(self.masks[n].sum())
             static = float(m0[n].sum()) / nsyn if nsyn else 0.0
-            self.decay[n] = sleep_k.decay_consts(params, n, static, self.fc)
+            lo, hi, floor = s.bounds_fixed if fixed else s.bounds
+            self.decay[n] = sleep_k.DecayConsts(
+                "linear" if fixed else sleep.form, sleep.target, sleep.lam,
+                0.0 if fixed else sleep.decay_noise,
+                static, lo, hi, floor, sleep.prune, fixed, decay_frac_bits)
         # schedule state
         self.wake_t = 0
         self.n_episodes = 0
@@ -106,7 +143,16 @@ class SleepCore:
         self.block_end = False
         self.used = self.since = self.planned = 0
         self.start_step = 0
-        self.totals_before = dict(self.const_totals)
+        self.totals_before = {n: float(m0[n].sum()) for n in self.plastic}
+
+    @classmethod
+    def for_network(cls, params, seed: int, init, fixed: bool, settle=None) -> SleepCore:
+        """The core of our network (plastic pathways of ``init``), as the EINetwork runs it."""
+        from lava_sleep.fixed import to_fixed
+
+        return cls(params.sleep, seed, network_specs(params, init), fixed,
+                   steps_per_image=params.input.steps_per_image,
+                   decay_frac_bits=to_fixed(params).decay_frac_bits, settle=settle)
 
     # -- spiking phase -------------------------------------------------------
     def begin_step(self, sleep_on: bool) -> tuple[bool, bool]:
@@ -116,11 +162,11 @@ class SleepCore:
             self.since += 1
             self.block_end = self.used % self.block == 0 or self.used == self.planned
             return True, False
-        image_end = (self.wake_t + 1) % self.spi == 0
+        image_end = self.spi > 0 and (self.wake_t + 1) % self.spi == 0
         self.wake_t += 1
         if sleep_on and self.sleeping_enabled and self.wake_t % self.period == 0:
             self.n_episodes += 1
-            self.planned = self.params.sleep.episode_length(self.n_episodes)
+            self.planned = self.sleep_params.episode_length(self.n_episodes)
             self.trigger = self.planned > 0
         return False, image_end
 
@@ -138,7 +184,7 @@ class SleepCore:
     def end_step(self, t: int, io) -> np.ndarray | None:
         """Management work of global step ``t``; returns a status vector at block ends.
 
-        ``io`` gives access to the plastic magnitudes: ``read(name) -> m``,
+        ``io`` gives access to the managed magnitudes: ``read(name) -> m``,
         ``write(name, m)``, ``write_mask(name, mask)`` and ``sync()``.
         """
         if self.trigger:
@@ -168,29 +214,30 @@ class SleepCore:
             tot0 = [float(self.total0[n]) for n in self.plastic]
             woke = bool(sleep_k.wake_check(tot, tot0, self.tol))
         over = woke or self.used == self.planned
-        status = np.zeros(STATUS_SIZE, dtype=np.float64)
+        n_w = len(self.plastic)
+        status = np.zeros(status_size(n_w), dtype=np.float64)
         status[STATUS_OVER], status[STATUS_USED], status[STATUS_WOKE] = over, self.used, woke
         status[STATUS_START] = self.start_step
         after = self._totals(current)
-        for i, n in enumerate(PATHWAY_NAMES):
+        for i, n in enumerate(self.plastic):
             status[STATUS_TOTALS_BEFORE + i] = self.totals_before[n]
-            status[STATUS_TOTALS_AFTER + i] = after[n]
+            status[STATUS_TOTALS_BEFORE + n_w + i] = after[n]
         if over:
             self.asleep = False
             self.sleep_steps_total += self.used
         return status
 
     def settle(self, name: str, m, t_key: int, k_steps: int):
-        """Decay block of ``k_steps`` sleep steps on pathway ``name``; returns (m, mask).
+        """Decay block of ``k_steps`` sleep steps on managed matrix ``name``; returns (m, mask).
 
-        Random numbers: fixed - r = uniform_u32(key(seed, DECAY + p, t_key), synapse)
-        >> (32 - decay_frac_bits); float with noise - xi = normal_int(two keys) /
-        NORMAL_INT_SD (both through the bit-identical uint32 fast paths of
-        plastic_dense.models). ``t_key`` is the oracle's step counter at the block end.
+        Random numbers (``s`` = the matrix's stream offset, a pathway's index for our network):
+        fixed - r = uniform_u32(key(seed, DECAY + s, t_key), synapse) >> (32 - decay_frac_bits);
+        float with noise - xi = normal_int(two keys) / NORMAL_INT_SD (both through the
+        bit-identical uint32 fast paths). ``t_key`` is the oracle's step counter at the block end.
         The draws are made for present synapses only: decay_block uses them elementwise
         and zeroes absent synapses, so their draws never reach a value (0 is used there).
         """
-        idx = PATHWAY_NAMES.index(name)
+        idx = self.specs[name].stream
         dc = self.decay[name]
         mask = self.masks[name]
         xi = r = None
@@ -220,32 +267,47 @@ class SleepCore:
         return cached[1]
 
     def _totals(self, current) -> dict[str, float]:
-        out = dict(self.const_totals)
-        for n, m in current.items():
-            out[n] = float(np.asarray(m).sum())
-        return out
+        return {n: float(np.asarray(m).sum()) for n, m in current.items()}
 
 
 class _RefPortIO:
-    """Reads and writes plastic magnitudes through the controller's RefPorts."""
+    """Reads and writes managed magnitudes through the Process's RefPorts.
 
-    def __init__(self, model, fixed: bool):
+    A "signed" matrix (Lava's weights) is read as ``|w|`` on its present synapses; its sign
+    is kept from the read (the initial sign where the value is 0) and applied on write.
+    """
+
+    def __init__(self, model, specs: list[WeightSpec], fixed: bool):
         self.model = model
         self.fixed = fixed
         self.dtype = np.int32 if fixed else np.float64
+        self.index = {s.name: i for i, s in enumerate(specs)}
+        self.specs = {s.name: s for s in specs}
+        self.sign = {}
         self.written = []
 
     def read(self, name):
-        m = getattr(self.model, f"ref_w_{name}").read()
-        return m.astype(np.int64) if self.fixed else m
+        spec = self.specs[name]
+        w = getattr(self.model, f"ref_w_{self.index[name]}").read()
+        w = w.astype(np.int64) if self.fixed else np.asarray(w, dtype=np.float64)
+        if spec.kind == "magnitude":
+            return w
+        self.sign[name] = np.where(w > 0, 1, np.where(w < 0, -1, spec.sign0)).astype(w.dtype)
+        return np.where(spec.mask, np.abs(w), 0 * w)
 
     def write(self, name, m):
-        port = getattr(self.model, f"ref_w_{name}")
-        port.write(np.asarray(m).astype(self.dtype))
+        spec = self.specs[name]
+        port = getattr(self.model, f"ref_w_{self.index[name]}")
+        m = np.asarray(m)
+        if spec.kind == "signed":
+            m = self.sign[name] * m
+        port.write(m.astype(self.dtype))
         self.written.append(port)
 
     def write_mask(self, name, mask):
-        port = getattr(self.model, f"ref_mask_{name}")
+        if self.specs[name].kind != "magnitude":
+            return  # a Lava matrix has no mask Var: pruned synapses are written as 0
+        port = getattr(self.model, f"ref_mask_{self.index[name]}")
         port.write(np.asarray(mask).astype(self.dtype))
         self.written.append(port)
 
@@ -256,12 +318,54 @@ class _RefPortIO:
         self.written = []
 
 
-class AbstractSleepControllerModel(PyLoihiProcessModel):
-    """Common behaviour of the float and fixed controller models.
+def _patch_sparse_var_ports() -> None:
+    """Let RefPorts read and write Lava's scipy-sparse Vars (Sparse, LearningSparse weights).
 
-    The host sends one command per run chunk on ``cmd_in``; the model reads it at
-    the chunk's first step and counts the chunk down, so it never blocks on the
-    host inside a chunk.
+    Lava 0.10's dense VarPort sends a ``csr_matrix`` Var as its nonzero values into a buffer of
+    the dense shape (garbage unless nnz equals the row length) and replaces the Var by the
+    dense array a RefPort writes (which breaks the Sparse models). Patched for sparse Vars
+    only: a read sends the dense matrix, a write keeps the stored pattern (absent synapses
+    stay absent). Every other Var goes through Lava's own code.
+    """
+    if getattr(PyVarPortVectorDense, "_lava_sleep_sparse", False):
+        return
+    from lava.magma.core.model.py.ports import VarPortCmd
+    from lava.magma.runtime.mgmt_token_enums import enum_equal, enum_to_np
+
+    original = PyVarPortVectorDense.service
+
+    def service(self):
+        current = getattr(self._process_model, self.var_name, None)
+        if not sps.issparse(current):
+            return original(self)
+        if self._csp_send_port is None or self._csp_recv_port is None or not self._csp_recv_port.probe():
+            return None
+        cmd = enum_to_np(self._csp_recv_port.recv().flatten()[0])
+        if enum_equal(cmd, VarPortCmd.SET):
+            data = self._transformer.transform(self._csp_recv_port.recv(), self._csp_recv_port)
+            new = current.tocsr(copy=True)
+            coo = new.tocoo()
+            new.data = np.asarray(data)[coo.row, coo.col].astype(new.dtype)
+            setattr(self._process_model, self.var_name, new)
+        elif enum_equal(cmd, VarPortCmd.GET):
+            self._csp_send_port.send(current.toarray())
+        else:
+            raise ValueError(f"Wrong Command Info Received : {cmd}")
+        return None
+
+    PyVarPortVectorDense.service = service
+    PyVarPortVectorDense._lava_sleep_sparse = True
+
+
+_patch_sparse_var_ports()
+
+
+class AbstractSleepControllerModel(PyLoihiProcessModel):
+    """Common behaviour of the float and fixed models.
+
+    With a host, it receives one command per run chunk on ``cmd_in`` at the chunk's first
+    step and counts the chunk down, so it never blocks on the host inside a chunk; without
+    a host, learning and the sleep schedule are always on.
     """
 
     cmd_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.float64)
@@ -272,15 +376,18 @@ class AbstractSleepControllerModel(PyLoihiProcessModel):
     def __init__(self, proc_params):
         super().__init__(proc_params)
         p = proc_params
-        self.core = SleepCore(p["params"], p["seed"], p["init"], self.FIXED)
-        self.io = _RefPortIO(self, self.FIXED)
+        self.core = SleepCore(p["sleep"], p["seed"], p["specs"], self.FIXED,
+                              steps_per_image=p["steps_per_image"], decay_frac_bits=p["decay_frac_bits"])
+        self.io = _RefPortIO(self, p["specs"], self.FIXED)
+        self.host = p["host"]
         self.chunk_left = 0
-        self.learn = self.record = self.sleep_on = False
+        self.learn, self.record, self.sleep_on = not self.host, False, not self.host
 
     def run_spk(self):
-        if self.chunk_left == 0:
-            self.chunk_left, self.learn, self.record, self.sleep_on = receive_command(self.cmd_in)
-        self.chunk_left -= 1
+        if self.host:
+            if self.chunk_left == 0:
+                self.chunk_left, self.learn, self.record, self.sleep_on = receive_command(self.cmd_in)
+            self.chunk_left -= 1
         asleep, image_end = self.core.begin_step(self.sleep_on)
         self.ctrl_out.send(self.core.ctrl_vector(asleep, self.learn, self.record, image_end))
 
@@ -297,16 +404,8 @@ class AbstractSleepControllerModel(PyLoihiProcessModel):
 @requires(CPU)
 @tag("floating_pt")
 class PySleepControllerModelFloat(AbstractSleepControllerModel):
-    """Float controller: float64 magnitudes through float64 RefPorts."""
+    """Float model: float64 values through float64 RefPorts."""
 
-    ref_w_XE: PyRefPort = LavaPyType(PyRefPort.VEC_DENSE, np.float64)
-    ref_w_EE: PyRefPort = LavaPyType(PyRefPort.VEC_DENSE, np.float64)
-    ref_w_EI: PyRefPort = LavaPyType(PyRefPort.VEC_DENSE, np.float64)
-    ref_w_IE: PyRefPort = LavaPyType(PyRefPort.VEC_DENSE, np.float64)
-    ref_mask_XE: PyRefPort = LavaPyType(PyRefPort.VEC_DENSE, np.float64)
-    ref_mask_EE: PyRefPort = LavaPyType(PyRefPort.VEC_DENSE, np.float64)
-    ref_mask_EI: PyRefPort = LavaPyType(PyRefPort.VEC_DENSE, np.float64)
-    ref_mask_IE: PyRefPort = LavaPyType(PyRefPort.VEC_DENSE, np.float64)
     FIXED = False
 
 
@@ -314,14 +413,14 @@ class PySleepControllerModelFloat(AbstractSleepControllerModel):
 @requires(CPU)
 @tag("fixed_pt")
 class PySleepControllerModelFixed(AbstractSleepControllerModel):
-    """Fixed controller: 8-bit magnitudes (w_bits) through int32 RefPorts, linear decay."""
+    """Fixed model: integer weights (8-bit magnitudes) through int32 RefPorts, linear decay."""
 
-    ref_w_XE: PyRefPort = LavaPyType(PyRefPort.VEC_DENSE, np.int32, precision=8)
-    ref_w_EE: PyRefPort = LavaPyType(PyRefPort.VEC_DENSE, np.int32, precision=8)
-    ref_w_EI: PyRefPort = LavaPyType(PyRefPort.VEC_DENSE, np.int32, precision=8)
-    ref_w_IE: PyRefPort = LavaPyType(PyRefPort.VEC_DENSE, np.int32, precision=8)
-    ref_mask_XE: PyRefPort = LavaPyType(PyRefPort.VEC_DENSE, np.int32, precision=1)
-    ref_mask_EE: PyRefPort = LavaPyType(PyRefPort.VEC_DENSE, np.int32, precision=1)
-    ref_mask_EI: PyRefPort = LavaPyType(PyRefPort.VEC_DENSE, np.int32, precision=1)
-    ref_mask_IE: PyRefPort = LavaPyType(PyRefPort.VEC_DENSE, np.int32, precision=1)
     FIXED = True
+
+
+for _i in range(MAX_WEIGHTS):
+    for _kind in ("w", "mask"):
+        setattr(PySleepControllerModelFloat, f"ref_{_kind}_{_i}", LavaPyType(PyRefPort.VEC_DENSE, np.float64))
+        setattr(PySleepControllerModelFixed, f"ref_{_kind}_{_i}",
+                LavaPyType(PyRefPort.VEC_DENSE, np.int32, precision=8 if _kind == "w" else 1))
+del _i, _kind

@@ -13,7 +13,8 @@ LAVA_TUTORIALS = {"03_lava_processes"}
 
 def test_tutorials_exist():
     names = [p.name for p in TUTORIALS]
-    assert {"01_quickstart.ipynb", "02_sleep_sweep.ipynb", "03_lava_processes.ipynb"} <= set(names)
+    assert {"01_quickstart.ipynb", "02_sleep_sweep.ipynb", "03_lava_processes.ipynb",
+            "05_sleep_in_your_lava_network.ipynb"} <= set(names)
 
 
 @pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.lava) if p.stem in LAVA_TUTORIALS else p

@@ -181,7 +181,7 @@ def test_sleep_settle_draws_on_present_synapses_equal_dense(fixed):
         p.sleep, form="linear" if fixed else p.sleep.form, prune=True, w_floor=0.14))
     seed = 5
     init = build_network(p, seed)
-    sc = SleepCore(p, seed, init, fixed)
+    sc = SleepCore.for_network(p, seed, init, fixed)
     gen = np.random.default_rng(1)
     for n in sc.plastic:
         dc = sc.decay[n]

@@ -1,0 +1,1 @@
+"""Seeded noise source: spikes or current that keep a silenced network active."""

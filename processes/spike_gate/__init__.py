@@ -1,0 +1,1 @@
+"""Spike gate: passes or silences a spike stream under the sleep Process control."""
