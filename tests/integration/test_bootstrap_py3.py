@@ -68,7 +68,8 @@ def test_py3_lane_reuses_its_venv_without_reinstall(tmp_path):
     run); the stamp covers pyproject.toml and the lane's torch choice."""
     py = _python3_new()
     if py is None:
-        pytest.skip("needs a python3 >= 3.11 on PATH (the machine's python3 is older)")
+        pytest.skip("needs python3 >= 3.11 first on PATH: inside the 3.10 lane .venv/bin's python3 (3.10) "
+                    "comes first; `make test`'s second lane (scripts/test-py3.sh) runs this test")
     scripts = _copy_project(tmp_path)
     venv = tmp_path / ".venv-py3"
     (venv / "bin").mkdir(parents=True)
