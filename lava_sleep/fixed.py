@@ -76,6 +76,13 @@ def keep_factor(dt: float, tau: float) -> int:
     return rint(DECAY_UNITY * (1.0 - dt / tau))
 
 
+def adaptation_keep_factor(n) -> int:
+    """12-bit keep factor of the adaptation, applied every ``n.a_decay_every`` steps:
+    ``round(4096 * (1 - dt/tau_a) ** a_decay_every)`` (``n``: NeuronParams). With
+    a_decay_every = 1 this is :func:`keep_factor`."""
+    return rint(DECAY_UNITY * (1.0 - n.dt / n.tau_a) ** n.a_decay_every)
+
+
 def trace_keep_factor(dt: float, tau: float) -> int:
     """12-bit exponential keep factor ``round(4096 * exp(-dt/tau))`` for STDP traces."""
     return rint(DECAY_UNITY * math.exp(-dt / tau))
@@ -98,7 +105,7 @@ class PathwayFixed:
         m_floor: integer sleep floor.
         eta_plus, eta_minus: integer learning rates (units 2**-dw_frac_bits LSB per
             trace unit, or per trace unit per LSB of headroom when mu == 1).
-        alpha_trace: Vogels offset in trace units (integer).
+        alpha_trace: the rule's trace offset (Vogels alpha, Diehl & Cook x_tar) in trace units (integer).
     """
 
     shift: int
@@ -191,7 +198,7 @@ def to_fixed(params: ModelParams) -> FixedConstants:
         v_frac_bits=fx.v_frac_bits,
         k_u=keep_factor(n.dt, n.tau_syn),
         k_v=keep_factor(n.dt, n.tau_m),
-        k_a=keep_factor(n.dt, n.tau_a),
+        k_a=adaptation_keep_factor(n),
         v_thresh=volt(n.v_thresh - n.v_rest, "v_thresh - v_rest"),
         v_reset=volt(n.v_reset - n.v_rest, "v_reset - v_rest"),
         v_min=volt(n.v_min - n.v_rest, "v_min - v_rest"),

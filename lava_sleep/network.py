@@ -44,7 +44,11 @@ def pathway_shape(params: ModelParams, name: str) -> tuple[int, int]:
 
 
 def build_network(params: ModelParams, seed: int) -> NetworkInit:
-    """Draw masks (Bernoulli(p) per synapse, no E->E self-connections) and initial weights.
+    """Draw masks and initial weights.
+
+    Masks by ``PathwayParams.pattern``: "random" is Bernoulli(p) per synapse (no E->E
+    self-connections), "one_to_one" the diagonal, "all_but_self" everything but the diagonal
+    (the last two draw nothing from CONNECT).
 
     Initial magnitude: ``|w_init| * (1 + w_init_jitter * U(-1, 1))`` clipped to
     [w_min, w_max]; absent synapses are 0.
@@ -53,10 +57,15 @@ def build_network(params: ModelParams, seed: int) -> NetworkInit:
     for idx, pw in enumerate(params.network.pathways):
         n_post, n_pre = pathway_shape(params, pw.name)
         flat = np.arange(n_post * n_pre, dtype=np.int64)
-        kc = rng.key(seed, rng.Stream.CONNECT, idx)
-        mask = rng.bernoulli(kc, flat, rng.prob_to_threshold(pw.p)).reshape(n_post, n_pre)
-        if pw.name == "EE":
-            np.fill_diagonal(mask, False)
+        if pw.pattern == "random":
+            kc = rng.key(seed, rng.Stream.CONNECT, idx)
+            mask = rng.bernoulli(kc, flat, rng.prob_to_threshold(pw.p)).reshape(n_post, n_pre)
+            if pw.name == "EE":
+                np.fill_diagonal(mask, False)
+        else:
+            mask = np.eye(n_post, n_pre, dtype=bool)
+            if pw.pattern == "all_but_self":
+                mask = ~mask
         m = np.full((n_post, n_pre), abs(pw.w_init), dtype=np.float64)
         if pw.w_init_jitter > 0:
             u = rng.uniform(rng.key(seed, rng.Stream.INIT, idx), flat).reshape(n_post, n_pre)

@@ -22,6 +22,8 @@ from lava_sleep.errors import UserError
 
 POPULATIONS = ("X", "E", "I")
 PATHWAY_NAMES = ("XE", "EE", "EI", "IE")
+STDP_RULES = ("stdp", "vogels", "diehl_cook")
+CONNECTION_PATTERNS = ("random", "one_to_one", "all_but_self")
 
 
 class ParamError(UserError, ValueError):
@@ -89,16 +91,27 @@ class InputParams:
             choice is 1000 Hz: +10.5 pp over 400 Hz there (input_rate_choice.json).
             The default stays 400 Hz (why: docs/model.md "Input rate").
         steps_per_image: wake steps each image is presented (ms). Range [1, 100000].
+        rest_steps: wake steps without input after each image (Diehl & Cook's 150 ms rest, which
+            lets membranes and traces relax before the next image). Range [0, 100000]; 0 = none.
+            An image's slot is steps_per_image + rest_steps wake steps; the per-image spike
+            counts cover the presentation steps only.
     """
 
     image_size: int = 15
     max_rate_hz: float = 400.0
     steps_per_image: int = 350
+    rest_steps: int = 0
 
     def __post_init__(self):
         _check_range(self, "image_size", 2, 64, integer=True)
         _check_range(self, "max_rate_hz", 0, 1000, lo_open=True)
         _check_range(self, "steps_per_image", 1, 100000, integer=True)
+        _check_range(self, "rest_steps", 0, 100000, integer=True)
+
+    @property
+    def slot_steps(self) -> int:
+        """Wake steps per image: presentation plus rest."""
+        return self.steps_per_image + self.rest_steps
 
     @property
     def n_input(self) -> int:
@@ -118,7 +131,12 @@ class NeuronParams:
         v_reset: potential after a spike, mV; must lie in [v_min, v_thresh).
         v_thresh: base threshold theta, mV; must lie in (v_reset, v_max).
         v_min, v_max: membrane clamp, mV (v_min < v_rest < v_max).
-        tau_a: adaptation time constant, ms. Range [dt, 1e6].
+        tau_a: adaptation time constant, ms. Range [dt, 1e9]. Diehl & Cook's slow threshold
+            homeostasis uses 1e7 (with a small delta_a and a_decay_every > 1).
+        a_decay_every: the adaptation decays only on every a_decay_every-th global step (steps t
+            with (t + 1) % a_decay_every == 0), by the factor (1 - dt/tau_a)**a_decay_every, so
+            slow time constants keep their value in fixed point, whose 12-bit keep factor
+            cannot express 1 - 1e-7 per step. Range [1, 10**7]; 1 = every step.
         delta_a: threshold increment per spike, mV. Range [0, 100].
         theta_min, theta_max: bounds of the effective threshold theta + a, mV;
             theta_min <= v_thresh <= theta_max.
@@ -138,6 +156,7 @@ class NeuronParams:
     v_max: float = 40.0
     tau_a: float = 100.0
     delta_a: float = 3.0
+    a_decay_every: int = 1
     theta_min: float = -90.0
     theta_max: float = 0.0
     sigma_wake: float = 2.0
@@ -148,7 +167,8 @@ class NeuronParams:
         _check_range(self, "dt", 0, 10, lo_open=True)
         for name in ("tau_syn", "tau_m"):
             _check_range(self, name, self.dt, 1e4)
-        _check_range(self, "tau_a", self.dt, 1e6)
+        _check_range(self, "tau_a", self.dt, 1e9)
+        _check_range(self, "a_decay_every", 1, 10**7, integer=True)
         _check_range(self, "r_m", 0, 1e4, lo_open=True)
         for name in ("v_rest", "v_reset", "v_thresh", "v_min", "v_max", "theta_min", "theta_max"):
             _check_range(self, name, -200, 200)
@@ -170,20 +190,31 @@ class PathwayParams:
 
     Attributes:
         name: "XE", "EE", "EI" or "IE" (pre population letter, post population letter).
-        p: connection probability. Range [0, 1]; 1 gives dense all-to-all.
+        p: connection probability of the "random" pattern. Range [0, 1]; 1 gives dense
+            all-to-all. Unused by the other patterns.
+        pattern: "random" (Bernoulli(p) per synapse; E->E never has self-connections),
+            "one_to_one" (post i <- pre i only) or "all_but_self" (post i <- every pre j != i,
+            Diehl & Cook's lateral inhibition). The last two need equal pre and post sizes.
         w_init: initial weight (signed; the sign sets the synapse class:
             positive = excitatory, negative = inhibitory). |w_init| in [0, w_max].
         w_init_jitter: relative uniform jitter of initial weights:
             |w| = |w_init| * (1 + jitter * U(-1, 1)), clipped to [w_min, w_max]. Range [0, 1].
         w_min, w_max: magnitude bounds |w| in [w_min, w_max]. 0 <= w_min < w_max <= 16.
         plastic: whether the pathway learns (STDP) and takes part in sleep decay.
-        rule: "stdp" (pair-based trace STDP on |w|) or "vogels" (symmetric iSTDP,
-            Vogels et al. 2011: potentiation on coincidence, depression by alpha on pre spikes).
+        rule: "stdp" (pair-based trace STDP on |w|), "vogels" (symmetric iSTDP,
+            Vogels et al. 2011: potentiation on coincidence, depression by alpha on pre spikes)
+            or "diehl_cook" (Diehl & Cook 2015: on a post spike the weight moves by
+            eta_plus (x_pre - alpha) (w_max - |w|)**mu, so inputs whose trace is below the
+            target x_tar = alpha are depressed; plus the stdp rule's depression on pre spikes).
         eta_plus, eta_minus: learning rates (weight units per trace unit). Range [0, 1].
         mu: soft-bound exponent: potentiation scales with (w_max - |w|)**mu,
             depression with |w|**mu. 0 = hard bounds only. Range [0, 2]; the
             fixed-point form supports only 0 and 1.
-        alpha: Vogels depression offset (trace units), used when rule == "vogels". Range [0, 10].
+        alpha: trace offset (trace units). "vogels": the depression offset on pre spikes;
+            "diehl_cook": the presynaptic target x_tar. Unused by "stdp". Range [0, 10].
+        normalize: per-image weight normalization (Diehl & Cook): at the end of every image
+            slot while learning, each post neuron's incoming magnitudes are rescaled to the
+            neuron's initial incoming total. Plastic pathways only.
     """
 
     name: str
@@ -198,16 +229,22 @@ class PathwayParams:
     eta_minus: float = 0.0105
     mu: float = 0.0
     alpha: float = 0.2
+    pattern: str = "random"
+    normalize: bool = False
 
     def __post_init__(self):
         _check_choice(self, "name", PATHWAY_NAMES)
         _check_range(self, "p", 0, 1)
+        _check_choice(self, "pattern", CONNECTION_PATTERNS)
+        _check_bool(self, "normalize")
+        if self.normalize and not self.plastic:
+            raise ParamError(f"PathwayParams.normalize of {self.name} needs plastic = true")
         _check_range(self, "w_max", 0, 16, lo_open=True)
         _check_range(self, "w_min", 0, self.w_max, hi_open=True)
         _check_range(self, "w_init", -self.w_max, self.w_max)
         _check_range(self, "w_init_jitter", 0, 1)
         _check_bool(self, "plastic")
-        _check_choice(self, "rule", ("stdp", "vogels"))
+        _check_choice(self, "rule", STDP_RULES)
         _check_range(self, "eta_plus", 0, 1)
         _check_range(self, "eta_minus", 0, 1)
         _check_range(self, "mu", 0, 2)
@@ -265,6 +302,12 @@ class NetworkParams:
             raise ParamError(
                 f"NetworkParams.pathways must be {PATHWAY_NAMES} in that order, got {names}"
             )
+        sizes = {"X": None, "E": self.n_exc, "I": self.n_inh}
+        for pw in self.pathways:
+            if pw.pattern != "random" and sizes[pw.pre] != sizes[pw.post]:
+                raise ParamError(
+                    f"PathwayParams.pattern = {pw.pattern!r} of {pw.name} needs as many {pw.pre} as "
+                    f"{pw.post} neurons (n_exc = {self.n_exc}, n_inh = {self.n_inh}; X->E must be random)")
 
     def pathway(self, name: str) -> PathwayParams:
         for pw in self.pathways:

@@ -19,6 +19,10 @@ One global step t (docs/model.md has the full definition):
 5. asleep: at the end of every decay block (or of the episode) the homeostatic
    decay is settled, the floor applied and early wake-up checked.
 
+Each image occupies a slot of ``steps_per_image`` presentation steps and ``rest_steps``
+rest steps (input gate closed, awake). While learning, pathways with ``normalize`` are
+rescaled to their initial per-neuron totals after the slot's last step.
+
 The schedule: after every ``period``-th wake step an episode of
 ``SleepParams.episode_length(k)`` steps starts (k = 1, 2, ...).
 """
@@ -36,6 +40,8 @@ from lava_sleep.network import NetworkInit, build_network
 from lava_sleep.params import PATHWAY_NAMES, ModelParams
 
 MODES = ("float", "fixed")
+#: ``draw`` of the rounding keys of the per-image normalization (stream DECAY + pathway).
+NORMALIZE_DRAW = 2
 
 
 @dataclass
@@ -94,6 +100,8 @@ class ReferenceSimulator:
             nsyn = int(self.mask[n].sum())
             static = float(m0.sum()) / nsyn if nsyn else 0.0
             self.decay[n] = sleep.decay_consts(params, n, static, self.fc)
+        self.normalized = tuple(n for n in self.plastic if params.network.pathway(n).normalize)
+        self.norm = {n: sleep.normalize_consts(params, n, self.fc) for n in self.normalized}
         self.acc = {n: np.zeros_like(self.m[n]) for n in self.plastic}
         self.acc_dirty = False
         z = np.zeros(self.n, dtype=self.dtype)
@@ -202,11 +210,26 @@ class ReferenceSimulator:
                                   k_steps, xi=xi, r=r)
             self.m[n], self.mask[n] = sleep.floor_and_prune(dc, m, self.mask[n])
 
+    def _normalize(self):
+        """Per-image normalization (after the slot's last step, at global step self.t): one
+        full-strength linear neuron-target decay block; fixed rounding draws from stream
+        DECAY + pathway, counter t, draw 2 (sleep decay uses draws 0 and 1)."""
+        for idx, n in enumerate(PATHWAY_NAMES):
+            if n not in self.normalized:
+                continue
+            r = None
+            if self.fixed:
+                k = rng.key(self.seed, rng.Stream.DECAY + idx, self.t, NORMALIZE_DRAW)
+                r = rng.uniform_u32(k, self.flat[n]) >> (32 - self.norm[n].decay_frac_bits)
+            self.m[n] = sleep.decay_block(self.norm[n], self.m[n], self.mask[n], self.total0[n],
+                                          self.row_total0[n], 1, r=r)
+
     def _step(self, thresholds, asleep: bool, learn: bool, rec):
         noise = self._noise(asleep)
+        decay_a = neuron.adaptation_decays(self.t, self.params.neuron.a_decay_every)
         self.u, self.v, self.a, s_n = neuron.neuron_step(self.u, self.v, self.a, self.pending,
-                                                         noise, self.nc)
-        if asleep:
+                                                         noise, self.nc, decay_a)
+        if asleep or thresholds is None:
             sx = np.zeros(self.n_x, dtype=bool)
         else:
             sx = encode.input_spikes(self.seed, self.wake_t, thresholds, self.pixel_index)
@@ -261,7 +284,8 @@ class ReferenceSimulator:
     # -- public ------------------------------------------------------------
     def run(self, images, learn: bool = True, sleep_on: bool = True,
             record_spikes: bool = False, progress=None) -> RunOutput:
-        """Present ``images`` (n, n_input) uint8, each for steps_per_image wake steps.
+        """Present ``images`` (n, n_input) uint8, each for steps_per_image wake steps followed
+        by rest_steps wake steps without input.
 
         learn: STDP on/off. sleep_on: run the sleep schedule (needs fraction > 0).
         progress: optional callable(images_done) called after every image.
@@ -271,19 +295,25 @@ class ReferenceSimulator:
             raise ValueError(f"images must have shape (n, {self.n_x}), got {images.shape}")
         thr = encode.input_thresholds(images, self.params.input.max_rate_hz, self.params.neuron.dt)
         spi = self.params.input.steps_per_image
+        slot = self.params.input.slot_steps
+        normalize = learn and bool(self.normalized)
         out = RunOutput(counts=np.zeros((len(images), self.n_e), dtype=np.int64),
                         activity=np.zeros((2, self.n_x + self.n), dtype=np.int64))
         rec = {"X": [], "E": [], "I": [], "asleep": []} if record_spikes else None
         sleeping = sleep_on and self.params.sleep.fraction > 0
         period = self.params.sleep.period
         for i in range(len(images)):
-            for _ in range(spi):
-                s = self._step(thr[i], False, learn, rec)
-                out.counts[i] += s["E"]
+            for k in range(slot):
+                present = k < spi
+                s = self._step(thr[i] if present else None, False, learn, rec)
+                if present:
+                    out.counts[i] += s["E"]
                 self._count(out, s, False)
                 self.t += 1
                 self.wake_t += 1
                 out.steps += 1
+                if normalize and k == slot - 1:
+                    self._normalize()
                 if sleeping and self.wake_t % period == 0:
                     self._sleep_episode(learn, rec, out)
             if progress is not None:

@@ -15,6 +15,11 @@ One step (``drive`` = summed weighted spikes of the previous step)::
     v <- v_reset where s
     a <- clip(a * k_a + delta_a * s, a_min, a_max)
 
+The adaptation decays only on steps where ``decay_a`` is true: the caller passes
+``adaptation_decays(t, a_decay_every)``, and ``k_a = (1 - dt/tau_a)**a_decay_every``
+(fixed: the 12-bit ``round(4096 * k_a)``), so a slow homeostasis (tau_a = 1e7 ms) keeps its
+time constant in fixed point. With a_decay_every = 1 it decays every step.
+
 This is MODEL.md's Euler form rewritten with U = r_m I dt/tau_m (algebraically
 identical). In fixed point every product with a keep factor is the 12-bit decay
 of :func:`lava_sleep.kernels._xp.decay12`, ``drive`` is already an integer in u
@@ -60,7 +65,7 @@ def neuron_consts_float(params: ModelParams) -> NeuronConstsFloat:
     return NeuronConstsFloat(
         k_u=1.0 - n.dt / n.tau_syn,
         k_v=1.0 - n.dt / n.tau_m,
-        k_a=1.0 - n.dt / n.tau_a,
+        k_a=(1.0 - n.dt / n.tau_a) ** n.a_decay_every,
         gain=n.r_m * n.dt * n.dt / (n.tau_m * n.tau_syn),
         v_thresh=n.v_thresh - n.v_rest,
         v_reset=n.v_reset - n.v_rest,
@@ -90,22 +95,40 @@ def noise_from_int(z, consts, sleeping: bool, dtype=None):
     return zf * c
 
 
-def neuron_step(u, v, a, drive, noise, consts):
-    """One neuron step; returns (u, v, a, spikes(bool)). Float or fixed by ``consts`` type."""
+def adaptation_decays(t, every: int):
+    """Whether the adaptation decays at global step ``t`` (int or integer array):
+    ``(t + 1) % every == 0``."""
+    return (t + 1) % every == 0
+
+
+def neuron_step(u, v, a, drive, noise, consts, decay_a=True):
+    """One neuron step; returns (u, v, a, spikes(bool)). Float or fixed by ``consts`` type.
+
+    ``decay_a``: whether the adaptation decays this step (bool, or a boolean array
+    broadcasting against ``a`` for batched members); see :func:`adaptation_decays`.
+    """
     xp = xp_of(v)
     if isinstance(consts, FixedConstants):
         u = xp.clip(decay12(u, consts.k_u) + drive, STATE_MIN, STATE_MAX)
         v = xp.clip(decay12(v, consts.k_v) + u + consts.bias + noise, consts.v_min, consts.v_max)
         s = v > consts.v_thresh + a
         v = xp.where(s, consts.v_reset, v)
-        a = xp.clip(decay12(a, consts.k_a) + consts.delta_a * s, consts.a_min, consts.a_max)
+        ad = _maybe(xp, decay_a, decay12(a, consts.k_a), a)
+        a = xp.clip(ad + consts.delta_a * s, consts.a_min, consts.a_max)
         return u, v, a, s
     u = u * consts.k_u + drive * consts.gain
     v = xp.clip(v * consts.k_v + u + consts.bias + noise, consts.v_min, consts.v_max)
     s = v > consts.v_thresh + a
     v = xp.where(s, consts.v_reset, v)
-    a = a * consts.k_a
+    a = _maybe(xp, decay_a, a * consts.k_a, a)
     # where() instead of ``delta_a * s``: a Python float times a bool array is float64 in
     # NumPy, which would turn a float32 state into float64.
     a = xp.clip(xp.where(s, a + consts.delta_a, a), consts.a_min, consts.a_max)
     return u, v, a, s
+
+
+def _maybe(xp, cond, yes, no):
+    """``yes`` where ``cond`` (a Python bool or boolean array), else ``no``."""
+    if isinstance(cond, (bool, np.bool_)):
+        return yes if cond else no
+    return xp.where(cond, yes, no)

@@ -63,6 +63,22 @@ def decay_consts(params, name: str, static_target: float, fixed_consts=None) -> 
                        pf.m_floor, sp.prune, True, fixed_consts.decay_frac_bits)
 
 
+def normalize_consts(params, name: str, fixed_consts=None) -> DecayConsts:
+    """Constants of the per-image weight normalization of pathway ``name``.
+
+    Normalization is one decay block of the linear ``neuron`` target with full strength
+    (``lam = 0``, so ``c = 1 - 0**K = 1``) and no noise: ``m <- m * T0_i / T_i`` in float,
+    ``m <- (A_i m + r) >> D`` with ``A_i = (2**D T0_i) // T_i`` in fixed point, clipped to
+    [m_min, m_max]; no floor, no pruning. Call :func:`decay_block` with ``k_steps = 1``.
+    """
+    pw = params.network.pathway(name)
+    if fixed_consts is None:
+        return DecayConsts("linear", "neuron", 0.0, 0.0, 0.0, pw.w_min, pw.w_max, 0.0, False, False)
+    pf = fixed_consts.pathways[name]
+    return DecayConsts("linear", "neuron", 0.0, 0.0, 0.0, pf.m_min, pf.m_max, 0, False, True,
+                       fixed_consts.decay_frac_bits)
+
+
 def decay_strength(dc: DecayConsts, k_steps: int, xi=None):
     """Float decay strength c (scalar) or per-synapse c_ij when noise is on (xi given)."""
     c = 1.0 - dc.lam**k_steps

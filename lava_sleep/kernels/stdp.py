@@ -12,6 +12,8 @@ spikes ``s_j(t)`` and post spikes ``s_i(t)`` of the same step:
        rule "stdp":   dm_ij = eta_plus * x_j * s_i * (m_max - m_ij)**mu
                             - eta_minus * y_i * s_j * m_ij**mu
        rule "vogels": dm_ij = eta_plus * x_j * s_i + eta_minus * (y_i - alpha) * s_j
+       rule "diehl_cook": dm_ij = eta_plus * (x_j - alpha) * s_i * (m_max - m_ij)**mu
+                                 - eta_minus * y_i * s_j * m_ij**mu
 
    so pre-before-post potentiates and post-before-pre depresses; coincident
    spikes cancel out of the pair terms;
@@ -116,8 +118,11 @@ def trace_add(x, s, fixed_consts=None):
 
 
 def potentiation(rule: StdpRule, m, x_pre):
-    """Potentiation term per synapse for rows whose post neuron spiked: eta+ x_j f+(m)."""
-    if rule.rule == "stdp" and rule.mu != 0:
+    """Term per synapse for rows whose post neuron spiked: eta+ x_j f+(m) ("diehl_cook":
+    eta+ (x_j - alpha) f+(m), negative for inputs below the target trace alpha = x_tar)."""
+    if rule.rule == "diehl_cook":
+        x_pre = x_pre - rule.alpha
+    if rule.rule != "vogels" and rule.mu != 0:
         if rule.fixed:  # mu == 1
             return (rule.eta_plus * x_pre) * (rule.m_max - m)
         return (rule.eta_plus * x_pre) * (rule.m_max - m) ** rule.mu
