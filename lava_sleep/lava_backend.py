@@ -102,16 +102,18 @@ def make(backend: str, params_list: list[ModelParams], seeds: list[int], mode: s
     return LavaSimulator(params_list[0], seeds[0], mode=lava_mode, model=model, fused_kernel=fused_kernel)
 
 
-def _resolve_fused_kernel(kernel: str, mode: str) -> str:
+def _resolve_fused_kernel(kernel: str, mode: str, params: ModelParams, seed: int, init) -> str:
     """The fused model's step implementation for ``kernel`` ("auto", "native", "numpy"),
-    decided on the host so that callers know which one ran."""
+    decided on the host so that callers know which one ran (and so that a compiled kernel
+    that cannot run these params is refused here, not in a Lava worker)."""
     from lava_sleep.kernels import native
+    from lava_sleep.processes.ei_network.models import resolve_fused_kernel
     from lava_sleep.processes.ei_network.process import FUSED_KERNELS
 
     if kernel not in FUSED_KERNELS:
         raise BackendError(f"fused_kernel must be one of {', '.join(FUSED_KERNELS)}, got {kernel!r}")
     try:
-        return native.resolve_step(kernel, "fixed" if mode == "fixed" else "float64")
+        return resolve_fused_kernel(kernel, params, seed, init, mode == "fixed")
     except native.NativeBuildError as exc:
         raise BackendError(f"the fused model's compiled kernel is unavailable: {exc}") from None
 
@@ -160,7 +162,8 @@ class LavaSimulator:
         self.init = build_network(params, self.seed)
         m0 = self.init.magnitudes_fixed() if self.fixed else self.init.magnitudes
         self._const_totals = {n: float(m0[n].sum()) for n in PATHWAY_NAMES}
-        self.fused_kernel = _resolve_fused_kernel(fused_kernel, mode) if model == "fused" else None
+        self.fused_kernel = (_resolve_fused_kernel(fused_kernel, mode, params, self.seed, self.init)
+                             if model == "fused" else None)
         self.net = EINetwork(params=params, seed=self.seed, init=self.init,
                              fused_kernel=self.fused_kernel or "auto")
         self.cfg = run_config(mode, model)
@@ -217,7 +220,8 @@ class LavaSimulator:
 
     def run_one(self, images, learn: bool = True, sleep_on: bool = True,
                 record_spikes: bool = False, progress=None) -> RunOutput:
-        """Present ``images`` (n, n_input) uint8 for steps_per_image wake steps each."""
+        """Present ``images`` (n, n_input) uint8, each for steps_per_image wake steps followed by
+        rest_steps wake steps without input (one image slot)."""
         from lava_sleep.processes.ei_network.process import COUNT_PIPE, IMAGE_PIPE, REC_PIPE
 
         images = np.asarray(images)
@@ -230,35 +234,36 @@ class LavaSimulator:
         self._cache = {}
         sp = self.params.sleep
         spi = self.params.input.steps_per_image
+        slot = self.params.input.slot_steps
         sleeping = sleep_on and sp.fraction > 0
         n_img = len(images)
         out = RunOutput(counts=np.zeros((n_img, self.params.network.n_exc), dtype=np.int64))
         rec = {"X": [], "E": [], "I": [], "asleep": []} if record_spikes else None
-        limit = (min(IMAGE_PIPE, COUNT_PIPE) - 1) * spi
+        limit = (min(IMAGE_PIPE, COUNT_PIPE) - 1) * slot
         if record_spikes:
             limit = min(limit, REC_PIPE)
         w_start = self.wake_t
-        total = n_img * spi
+        total = n_img * slot
         done_images = 0
         while self.wake_t - w_start < total:
             w0 = self.wake_t
             n = min(total - (w0 - w_start), limit)
             if sleeping:
                 n = min(n, sp.period - w0 % sp.period)
-            for w in range(w0, w0 + n):
-                if w % spi == 0:
-                    self._pipes["img_in"].send(images[(w - w_start) // spi].astype(np.float64))
+            for w in range(w0, w0 + n):  # an image at each slot start
+                if w % slot == 0:
+                    self._pipes["img_in"].send(images[(w - w_start) // slot].astype(np.float64))
             self._chunk(n, learn, record_spikes, sleep_on, rec)
-            for w in range(w0, w0 + n):
-                if (w + 1) % spi == 0:
-                    out.counts[(w - w_start) // spi] = self._pipes["counts_out"].recv().astype(np.int64)
+            for w in range(w0, w0 + n):  # its counts after the last presentation step
+                if w % slot == spi - 1:
+                    out.counts[(w - w_start) // slot] = self._pipes["counts_out"].recv().astype(np.int64)
             if rec is not None:
                 rec["asleep"].extend([False] * n)
             self.t += n
             self.wake_t += n
             out.steps += n
             if progress is not None:
-                while done_images < (self.wake_t - w_start) // spi:
+                while done_images < (self.wake_t - w_start) // slot:
                     done_images += 1
                     progress(done_images)
             if sleeping and self.wake_t % sp.period == 0:
@@ -454,8 +459,8 @@ class LoihiNativeSimulator:
                              for n in PATHWAY_NAMES}
         finally:
             net.stop()
-        spi = self.params.input.steps_per_image
-        counts = spikes.T.reshape(len(images), spi, -1).sum(axis=1).astype(np.int64)
+        spi, slot = self.params.input.steps_per_image, self.params.input.slot_steps
+        counts = spikes.T.reshape(len(images), slot, -1)[:, :spi].sum(axis=1).astype(np.int64)
         if progress is not None:
             progress(len(images))
         return BatchOutput(counts=counts[None], episodes=[[]], spikes=None,

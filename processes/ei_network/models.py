@@ -16,18 +16,27 @@ images into thresholds and the model does all host messaging. Selected with
 ``select_sub_proc_model=False`` and the tag.
 
 1. controller: read the host command at a chunk start, advance the schedule;
-2. encoder: gated input spikes of the wake step;
+2. encoder: gated input spikes of the wake step (none asleep or on rest steps);
 3. neurons: integrate the drive computed at step t-1 (E: XE + EE + IE, summed in
    that order as Lava's InPort does; I: EI), noise of step t;
 4. pathways: drive for step t+1 from this step's spikes and the weights before
    learning;
 5. STDP: population traces decay, accumulate, take the spikes; epoch apply;
+   after an image slot's last wake step, while learning, per-image normalization of the
+   pathways with ``normalize`` (the graph's PlasticDense does it at the end of its step);
 6. controller management work (trigger bookkeeping, block decay, early
    wake-up) - the graph model does this in the management phase, which follows
    the spiking phase of the same step, so the order is the same.
 
 Population traces are kept once per population (the graph keeps one copy per
 plastic synapse; the values are identical).
+
+The compiled step covers rest steps (a zero threshold row and no count row), the slow
+adaptation decay (the keep factor is set to 1 on steps without a decay: ``a * 1.0`` and the
+12-bit ``decay12(a, 4096)`` are exact) and the per-image normalization (run in NumPy on the
+kernel's weights, between two ``ls_step`` calls); :func:`resolve_fused_kernel` checks that the
+kernel takes the network's constants (e.g. its STDP rules) and otherwise picks the NumPy step
+("auto") or refuses ("native").
 """
 
 from __future__ import annotations
@@ -44,7 +53,7 @@ from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.async_protocol import AsyncProtocol
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
-from lava_sleep.fixed import to_fixed
+from lava_sleep.fixed import DECAY_UNITY, to_fixed
 from lava_sleep.kernels import native as native_k
 from lava_sleep.kernels import stdp as stdp_k
 from lava_sleep.params import PATHWAY_NAMES
@@ -66,6 +75,37 @@ from lava_sleep.processes.sleep_controller.process import SleepController
 from lava_sleep.reference import ReferenceSimulator
 
 _SYN_ATTR = {"XE": "xe", "EE": "ee", "EI": "ei", "IE": "ie"}
+
+
+def native_step_unsupported(params, seed: int, init, fixed: bool) -> str | None:
+    """Why the compiled kernel cannot run this network (one line), or None when it can.
+
+    Tries to load the network's constants into a :class:`~lava_sleep.kernels.native.NativeNetwork`
+    (as the fused model does), which refuses what the kernel has no code for (e.g. an STDP rule
+    it does not know). Needs the kernel to be buildable (``native.resolve_step``).
+    """
+    ref = ReferenceSimulator(params, seed, mode="fixed" if fixed else "float", init=init)
+    try:
+        native_k.NativeNetwork(native_k.MemberConsts.from_reference(ref), "fixed" if fixed else "float64")
+    except (KeyError, ValueError, NotImplementedError) as exc:
+        rules = ", ".join(f"{n} {params.network.pathway(n).rule}" for n in params.network.plastic_pathways)
+        return (f"it cannot run these params (plastic rules: {rules}; {type(exc).__name__}: {exc}); "
+                "fused_kernel='numpy' runs them ('auto' picks it)")
+    return None
+
+
+def resolve_fused_kernel(kernel: str, params, seed: int, init, fixed: bool) -> str:
+    """The fused model's step for ``kernel`` ("auto", "native", "numpy"): "native" when the
+    compiled kernel can be built and runs these params, else "numpy"; an explicit "native"
+    that cannot raises :class:`~lava_sleep.kernels.native.NativeBuildError` (one line)."""
+    resolved = native_k.resolve_step(kernel, "fixed" if fixed else "float64")
+    if resolved == "native":
+        why = native_step_unsupported(params, seed, init, fixed)
+        if why is not None:
+            if kernel == "native":
+                raise native_k.NativeBuildError(why)
+            return "numpy"
+    return resolved
 
 
 @implements(proc=EINetwork, protocol=LoihiProtocol)
@@ -91,7 +131,7 @@ class EINetworkGraphModel(AbstractSubProcessModel):
         # their weights and masks, connected by the controller)
         self.controller = SleepController(
             weights=[syn[n] for n in plastic], sleep=params.sleep, seed=seed, host=True,
-            steps_per_image=params.input.steps_per_image,
+            steps_per_image=params.input.steps_per_image, rest_steps=params.input.rest_steps,
             decay_frac_bits=to_fixed(params).decay_frac_bits)
         # spikes forward (pre) and back-propagated (post, plastic pathways only)
         self.encoder.s_out.connect(syn["XE"].s_in)
@@ -191,7 +231,11 @@ class AbstractEINetworkFusedModel(PyAsyncProcessModel):
         self.n_e, self.n_i = params.network.n_exc, params.network.n_inh
         self.plastic = params.network.plastic_pathways
         self.enc = EncoderCore(params, seed)
-        self.kernel = native_k.resolve_step(p.get("fused_kernel", "auto"), self._native_mode())
+        self.kernel = resolve_fused_kernel(p.get("fused_kernel", "auto"), params, seed, p["init"],
+                                           self.FIXED)
+        self.normalized = tuple(n for n in self.plastic if params.network.pathway(n).normalize)
+        self.a_decay_every = params.neuron.a_decay_every
+        self.rest_steps = params.input.rest_steps
         if self.kernel == "numpy":
             # one LifCore for E and I together: global neuron indices 0..n_e+n_i-1
             self.lif = LifCore(params, seed, 0, self.n_e + self.n_i, self.FIXED)
@@ -249,14 +293,24 @@ class AbstractEINetworkFusedModel(PyAsyncProcessModel):
         self.st = SimpleNamespace(count=np.zeros(self.n_e, np.int64), wake_t=0,
                                   thresholds=np.zeros(self.enc.n, np.int64), x=net.x, y=net.y,
                                   rec_x=np.zeros(self.enc.n, np.uint8), rec_n=np.zeros(n, np.uint8),
-                                  rec_asleep=np.zeros(1, np.uint8))
+                                  rec_asleep=np.zeros(1, np.uint8),
+                                  no_input=np.zeros(self.enc.n, np.int64))  # rest steps' thresholds
         st, call = self.st, native_k.CallC()
         call.counts, call.thr = st.count.ctypes.data, st.thresholds.ctypes.data
+        self.ptrs = (st.count.ctypes.data, st.thresholds.ctypes.data, st.no_input.ctypes.data)
         call.rec_x, call.rec_n, call.rec_asleep = (a.ctypes.data for a in (st.rec_x, st.rec_n, st.rec_asleep))
         self.call = call
         self.io = _NativeIO(net)
         self.acc_static = {n: np.zeros(net.m[n].shape[::-1], net.dtype)
                            for n in PATHWAY_NAMES if n not in self.plastic}
+        # the slow adaptation decay: the keep factor of decay steps, 1 on the others
+        self.k_a = (net.struct.k_a, net.struct.i_k_a)
+        # per-image normalization in NumPy (the SynapseCore of the graph's PlasticDense)
+        params, seed, init = p["params"], p["seed"], p["init"]
+        self.norm_cores = {}
+        for name in self.normalized:
+            core = self.norm_cores[name] = SynapseCore(params, name, seed, self.FIXED)
+            core.initial_state(init.magnitudes[name], init.masks[name])
 
     def _native_settle(self, name, m, t_key, k_steps):
         """SleepCore.settle on the compiled kernel's state (in place)."""
@@ -302,20 +356,32 @@ class AbstractEINetworkFusedModel(PyAsyncProcessModel):
             self.t += 1
         self._publish()
 
-    def _begin_step(self) -> tuple[bool, bool]:
-        """1. Host command at a chunk start, schedule; the image's thresholds at its first step.
-        Returns (asleep, image_end)."""
+    def _begin_step(self) -> tuple[bool, bool, bool, bool]:
+        """1. Host command at a chunk start, schedule; the image's thresholds at its slot's first
+        step. Returns (asleep, image_end, rest, slot_end) (SleepCore.begin_step)."""
         st = self.st
         if self.chunk_left == 0:
             self.chunk_left, self.learn, self.record, self.sleep_on = receive_command(self.cmd_in)
         self.chunk_left -= 1
-        asleep, image_end = self.sleep.begin_step(self.sleep_on)
-        if not asleep and self.enc.needs_image(st.wake_t):
+        bits = self.sleep.begin_step(self.sleep_on)
+        if not bits[0] and self.enc.needs_image(st.wake_t):
             st.thresholds[:] = self.enc.thresholds(self.img_in.recv())
-        return asleep, image_end
+        return bits
 
-    def _end_step(self, sx, s_n, asleep: bool, image_end: bool) -> None:
-        """Image-end counts, spike records and 6. the controller's management work."""
+    def _normalize(self) -> None:
+        """Per-image normalization after the slot's last step (step counter ``t + 1``)."""
+        t_key = self.t + 1
+        for n in self.normalized:
+            if self.kernel == "native":
+                m = np.ascontiguousarray(self.net.magnitudes(n))
+                self.net.m[n][...] = self.norm_cores[n].normalized(m, self.net.mask_of(n), t_key).T
+            else:
+                ss = self.syn_state[n]
+                ss.weights = self.syn[n].normalized(ss.weights, ss.mask, t_key)
+
+    def _end_step(self, sx, s_n, asleep: bool, image_end: bool, slot_end: bool) -> None:
+        """Image-end counts, spike records, per-image normalization and 6. the controller's
+        management work (a sleep episode triggered at a slot end follows the normalization)."""
         st = self.st
         if not asleep:
             st.wake_t += 1
@@ -326,6 +392,8 @@ class AbstractEINetworkFusedModel(PyAsyncProcessModel):
             self.rec_x.send(sx)
             self.rec_e.send(s_n[:self.n_e])
             self.rec_i.send(s_n[self.n_e:])
+        if slot_end and self.learn and self.normalized:
+            self._normalize()
         if self.sleep.needs_post():
             status = self.sleep.end_step(self.t, self.io)
             if status is not None:
@@ -335,15 +403,18 @@ class AbstractEINetworkFusedModel(PyAsyncProcessModel):
         """One network step at global step ``self.t`` with the NumPy cores (order in the module
         docstring)."""
         st, syn, ss = self.st, self.syn, self.syn_state
-        asleep, image_end = self._begin_step()
+        asleep, image_end, rest, slot_end = self._begin_step()
         t = self.t
-        # 2. encoder
-        sx = np.zeros(self.enc.n, dtype=bool) if asleep else self.enc.spikes(st.wake_t, st.thresholds)
+        # 2. encoder (gate closed asleep and on rest steps)
+        if asleep or rest:
+            sx = np.zeros(self.enc.n, dtype=bool)
+        else:
+            sx = self.enc.spikes(st.wake_t, st.thresholds)
         # 3. neurons (drive of step t-1; E sums XE, EE, IE in the InPort's order)
         ab = st.a_buff
         drive = np.concatenate([ab["XE"] + ab["EE"] + ab["IE"], ab["EI"]])
         st.u, st.v, st.a, s_n = self.lif.step(st.u, st.v, st.a, drive, t, asleep)
-        if not asleep:
+        if not asleep and not rest:  # presentation steps only
             st.count += s_n[:self.n_e]
         # 4. propagation with the weights before learning
         s = {"X": sx, "E": s_n[:self.n_e], "I": s_n[self.n_e:]}
@@ -360,19 +431,26 @@ class AbstractEINetworkFusedModel(PyAsyncProcessModel):
                        core.active(self.learn, asleep))
         st.x = core0.add_spikes(xd, np.concatenate([sx, s_n]))
         st.y = core0.add_spikes(yd, s_n)
-        self._end_step(sx, s_n, asleep, image_end)
+        self._end_step(sx, s_n, asleep, image_end, slot_end)
 
     def step_native(self):
         """One network step at global step ``self.t`` with the compiled kernel: input spikes,
         neurons, propagation and STDP (2.-5.) in one ``ls_step`` call."""
         st, call = self.st, self.call
-        asleep, image_end = self._begin_step()
+        asleep, image_end, rest, slot_end = self._begin_step()
         call.learn, call.rec_cap = int(self.learn), int(self.record)
+        if self.rest_steps:  # rest step: no input spikes (thresholds 0), no count row
+            call.counts = None if rest else self.ptrs[0]
+            call.thr = self.ptrs[2] if rest else self.ptrs[1]
+        if self.a_decay_every > 1:  # the adaptation decays on steps with (t + 1) % N == 0 only
+            decays = (self.t + 1) % self.a_decay_every == 0
+            self.net.struct.k_a = self.k_a[0] if decays else 1.0
+            self.net.struct.i_k_a = self.k_a[1] if decays else DECAY_UNITY
         self.net.step(call, asleep)
         if self.record:
-            self._end_step(st.rec_x.astype(bool), st.rec_n.astype(bool), asleep, image_end)
+            self._end_step(st.rec_x.astype(bool), st.rec_n.astype(bool), asleep, image_end, slot_end)
         else:
-            self._end_step(None, None, asleep, image_end)
+            self._end_step(None, None, asleep, image_end, slot_end)
 
 
 def _fused_state_types(fixed: bool) -> dict:

@@ -19,7 +19,7 @@ from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 from lava_sleep import rng
 from lava_sleep.kernels import encode
 from lava_sleep.processes.input_encoder.process import GatedEncoder
-from lava_sleep.processes.sleep_controller.process import CTRL_ASLEEP, CTRL_RECORD
+from lava_sleep.processes.sleep_controller.process import CTRL_ASLEEP, CTRL_RECORD, CTRL_REST
 
 #: Wake steps of uniform draws hashed per call (speed only).
 INPUT_BLOCK = 64
@@ -32,6 +32,7 @@ class EncoderCore:
         self.seed = int(seed)
         self.n = params.n_input
         self.spi = params.input.steps_per_image
+        self.slot = params.input.slot_steps
         self.max_rate_hz = params.input.max_rate_hz
         self.dt = params.neuron.dt
         self.index = np.arange(self.n, dtype=np.int64)
@@ -44,7 +45,8 @@ class EncoderCore:
         return encode.input_thresholds(img, self.max_rate_hz, self.dt)[0]
 
     def needs_image(self, wake_t: int) -> bool:
-        return wake_t % self.spi == 0
+        """Whether wake step ``wake_t`` starts an image slot (a new image is read)."""
+        return wake_t % self.slot == 0
 
     def spikes(self, wake_t: int, thresholds) -> np.ndarray:
         """Spikes (bool, n_x) at wake step ``wake_t``: uniform_u32(key(seed, INPUT, w), j) < thr_j."""
@@ -56,7 +58,8 @@ class EncoderCore:
 
 
 class AbstractGatedEncoderModel(PyLoihiProcessModel):
-    """Shared behaviour: read an image at each presentation start, emit gated spikes."""
+    """Shared behaviour: read an image at each slot start, emit gated spikes (none while
+    asleep or resting; the wake counter advances on rest steps)."""
 
     img_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.float64)
     ctrl_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=1)
@@ -77,7 +80,10 @@ class AbstractGatedEncoderModel(PyLoihiProcessModel):
             w = int(self.wake_t[0])
             if self.core.needs_image(w):
                 self.thresholds = self.core.thresholds(self.img_in.recv())
-            s = self.core.spikes(w, self.thresholds)
+            if ctrl[CTRL_REST]:  # rest step: gate closed, no draws, the wake counter advances
+                s = np.zeros(self.core.n, dtype=bool)
+            else:
+                s = self.core.spikes(w, self.thresholds)
             self.wake_t[0] = w + 1
         self.s_out.send(s)
         if ctrl[CTRL_RECORD]:

@@ -10,8 +10,11 @@ steps each. While awake, pixel j spikes at wake step w iff
 (lava_sleep.kernels.encode: an integer compare, identical in every backend and
 in float and fixed models). While the controller's ``asleep`` bit is set the gate
 is closed: no spikes, the wake-step counter w does not advance and no image is
-consumed, so the encoder keeps its place in the data stream. A new image is read
-at the first wake step of each presentation (w % steps_per_image == 0).
+consumed, so the encoder keeps its place in the data stream. Each image occupies a
+slot of steps_per_image presentation steps and rest_steps rest steps; on rest steps
+(the controller's ``rest`` bit) the gate is closed too (no spikes, no draws) but w
+advances. A new image is read at the first wake step of each slot
+(w % (steps_per_image + rest_steps) == 0).
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ class GatedEncoder(AbstractProcess):
     """Bernoulli rate encoder with a sleep gate.
 
     Args:
-        params: the model (``params.input``: image_size, max_rate_hz, steps_per_image).
+        params: the model (``params.input``: image_size, max_rate_hz, steps_per_image,
+            rest_steps).
         seed: run seed of the INPUT stream.
         wake_t0: wake steps already taken (0 for a fresh network).
 

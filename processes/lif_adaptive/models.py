@@ -31,6 +31,7 @@ from lava_sleep.processes.sleep_controller.process import (
     CTRL_ASLEEP,
     CTRL_IMAGE_END,
     CTRL_RECORD,
+    CTRL_REST,
 )
 
 #: Steps of noise drawn per hash call (speed only; values do not depend on it).
@@ -50,6 +51,7 @@ class LifCore:
         self.fixed = fixed
         self.consts = to_fixed(params) if fixed else neuron_k.neuron_consts_float(params)
         self.dtype = np.int64 if fixed else np.float64
+        self.a_decay_every = params.neuron.a_decay_every
         self.seed = int(seed)
         self.n = n
         self.index = np.arange(index_offset, index_offset + n, dtype=np.int64)
@@ -81,11 +83,13 @@ class LifCore:
         return block[t - self._z0]
 
     def step(self, u, v, a, drive, t: int, asleep: bool):
-        """One step at global step t; returns (u, v, a, spikes)."""
+        """One step at global step t; returns (u, v, a, spikes). The adaptation decays only when
+        ``(t + 1) % a_decay_every == 0``."""
         noise = self.noise(t, asleep)
         if self.fixed and drive.dtype != np.int64:
             drive = drive.astype(np.int64)
-        return neuron_k.neuron_step(u, v, a, drive, noise, self.consts)
+        decay_a = neuron_k.adaptation_decays(t, self.a_decay_every)
+        return neuron_k.neuron_step(u, v, a, drive, noise, self.consts, decay_a)
 
 
 class AbstractAdaptiveLifModel(PyLoihiProcessModel):
@@ -112,7 +116,7 @@ class AbstractAdaptiveLifModel(PyLoihiProcessModel):
         t = self.t0 + self.time_step - 1
         self.u, self.v, self.a, s = self.core.step(self.u, self.v, self.a, drive, t, asleep)
         self.s_out.send(s)
-        if not asleep:
+        if not asleep and not ctrl[CTRL_REST]:  # presentation steps only
             self.count += s
             if ctrl[CTRL_IMAGE_END]:
                 self.counts_out.send(self.count.astype(np.float64))

@@ -16,7 +16,8 @@ already shifted by its ``shift``)::
     v <- clip(v k_v + u + bias + noise, v_min, v_max)
     s  = v > v_thresh + a
     v <- v_reset where s
-    a <- clip(a k_a + delta_a s, a_min, a_max)
+    a <- clip(a k_a + delta_a s, a_min, a_max)   (a k_a only on steps with (t + 1) % a_decay_every == 0,
+                                                else a; k_a = (1 - dt/tau_a)**a_decay_every)
 
 with ``k_x = 1 - dt/tau_x`` (fixed: ``round(4096 (1 - dt/tau_x))``, products
 ``sign(x k) (|x k| >> 12)``) and ``gain = r_m dt**2 / (tau_m tau_syn)`` mV per
@@ -52,9 +53,11 @@ class AdaptiveLIF(AbstractProcess):
 
     Ports:
         a_in (n,): synaptic drive of the previous step (several pathways add up).
-        ctrl_in (CTRL_SIZE,): controller's control vector (asleep, learn, record, image_end).
+        ctrl_in (CTRL_SIZE,): controller's control vector (asleep, learn, record, image_end,
+            rest, slot_end).
         s_out (n,): spikes (bool).
-        counts_out (n,): wake-step spike counts, sent at every image end (host pipe).
+        counts_out (n,): spike counts of an image's presentation steps, sent at every image
+            end (host pipe; rest steps are not counted).
         rec_out (n,): spikes, sent every step while recording (host pipe).
 
     Vars: u, v, a (state, see module docstring), count (spikes of the current image).

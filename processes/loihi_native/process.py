@@ -28,7 +28,9 @@ Approximations compared with lava_sleep's own models (documented in docs/lava.md
   not used here); float weights are not clipped to [w_min, w_max] by the engine
   (the fixed model saturates at 8 bits and keeps the sign);
 * no sleep phase: the sleep controller needs RefPort access from an embedded
-  CPU process, which lava-loihi provides only on hardware.
+  CPU process, which lava-loihi provides only on hardware;
+* no per-image normalization (``normalize`` is refused with a ParamError); rest steps
+  are empty raster columns; connection patterns are the masks' zero weights.
 
 Units: float - voltages relative to v_rest in units of ``gain`` mV (gain =
 r_m dt**2 / (tau_m tau_syn)), so weights keep their weight units; fixed - 1 mV =
@@ -99,6 +101,9 @@ def native_constants(params: ModelParams, init: NetworkInit, mode: str) -> Nativ
         if pw.plastic and (pw.rule != "stdp" or pw.mu != 0):
             raise ParamError(f"the Loihi-native variant supports only rule 'stdp' with mu = 0 "
                              f"(pathway {pw.name})")
+        if pw.normalize:
+            raise ParamError(f"the Loihi-native variant has no per-image weight normalization "
+                             f"(pathway {pw.name} has normalize = true; LearningDense cannot rescale rows)")
     n, st = params.neuron, params.stdp
     gain = synaptic_gain(params)
     rules, weights, wexp = {}, {}, {}
@@ -165,13 +170,15 @@ class LoihiEINetwork(AbstractProcess):
 
 
 def input_raster(params: ModelParams, seed: int, images, wake_t0: int = 0) -> np.ndarray:
-    """(n_input, n_images * steps_per_image) bool raster of the encoder's spikes (wake steps)."""
+    """(n_input, n_images * slot_steps) bool raster of the encoder's spikes (wake steps): each
+    image's steps_per_image presentation columns, then rest_steps empty columns."""
     from lava_sleep.kernels import encode
 
     images = np.asarray(images, dtype=np.uint8)
     thr = encode.input_thresholds(images, params.input.max_rate_hz, params.neuron.dt)
-    spi = params.input.steps_per_image
+    spi, slot = params.input.steps_per_image, params.input.slot_steps
     idx = np.arange(params.n_input, dtype=np.int64)
-    cols = [encode.input_spikes(seed, wake_t0 + i * spi + k, thr[i], idx)
-            for i in range(len(images)) for k in range(spi)]
+    rest = np.zeros(params.n_input, dtype=bool)
+    cols = [encode.input_spikes(seed, wake_t0 + i * slot + k, thr[i], idx) if k < spi else rest
+            for i in range(len(images)) for k in range(slot)]
     return np.stack(cols, axis=1)

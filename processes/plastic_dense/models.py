@@ -35,10 +35,12 @@ from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
 from lava_sleep import rng
 from lava_sleep.fixed import quantize_weights, to_fixed
+from lava_sleep.kernels import sleep as sleep_k
 from lava_sleep.kernels import stdp as stdp_k
 from lava_sleep.params import PATHWAY_NAMES
 from lava_sleep.processes.plastic_dense.process import PlasticDense
-from lava_sleep.processes.sleep_controller.process import CTRL_ASLEEP, CTRL_LEARN
+from lava_sleep.processes.sleep_controller.process import CTRL_ASLEEP, CTRL_LEARN, CTRL_SLOT_END
+from lava_sleep.reference import NORMALIZE_DRAW
 
 
 def limit_blas_threads() -> None:
@@ -111,6 +113,11 @@ class SynapseCore:
         self._trace_idx = {}
         self._csc_mask = None  # mask object that self._csc was built from
         self._csc = []
+        # per-image normalization (docs/model.md): one full-strength linear neuron-target decay
+        # block towards the initial row totals (set by initial_state)
+        self.normalize_on = pw.plastic and pw.normalize
+        self.norm = sleep_k.normalize_consts(params, name, self.fc) if self.normalize_on else None
+        self.total0 = self.row_total0 = None
 
     # -- setup ---------------------------------------------------------------
     def initial_state(self, weights, mask):
@@ -120,9 +127,30 @@ class SynapseCore:
         self.shape = mask.shape
         self.flat = np.arange(math.prod(self.shape), dtype=np.int64).reshape(self.shape)
         if self.fixed:
-            m = np.where(mask, quantize_weights(weights, self.fc.pathways[self.name]), 0)
+            m = np.where(mask, quantize_weights(weights, self.fc.pathways[self.name]), 0).astype(np.int64)
+            self.total0, self.row_total0 = m.sum(), m.sum(-1)
             return m.astype(np.int32), mask
-        return np.where(mask, weights, 0.0), mask
+        m = np.where(mask, weights, 0.0)
+        self.total0, self.row_total0 = m.sum(), m.sum(-1)
+        return m, mask
+
+    # -- per-image normalization ---------------------------------------------------
+    def normalized(self, m, mask, t_key: int) -> np.ndarray:
+        """Magnitudes ``m`` (post, pre) after the per-image normalization at step counter
+        ``t_key`` (the global step after the image slot's last step), in the model's dtype.
+
+        ``decay_block`` with :func:`~lava_sleep.kernels.sleep.normalize_consts` and the initial
+        row totals; fixed rounding draws ``uniform_u32(key(seed, DECAY + P, t_key, 2), synapse)
+        >> (32 - decay_frac_bits)`` (:data:`lava_sleep.reference.NORMALIZE_DRAW`).
+        """
+        dc = self.norm
+        r = None
+        if self.fixed:
+            m = np.asarray(m).astype(np.int64)
+            k = rng.key(self.seed, rng.Stream.DECAY + self.index, t_key, NORMALIZE_DRAW)
+            r = rng.uniform_u32_np(k, self.flat) >> (32 - dc.decay_frac_bits)
+        new = sleep_k.decay_block(dc, m, mask, self.total0, self.row_total0, 1, r=r)
+        return new.astype(np.int32) if self.fixed else new
 
     # -- propagation -----------------------------------------------------------
     def propagate(self, m, s_pre) -> np.ndarray:
@@ -394,6 +422,10 @@ class AbstractPlasticDenseModel(PyLoihiProcessModel):
         core.learn(self, s_pre, s_post, x, y, t, core.active(bool(ctrl[CTRL_LEARN]), bool(ctrl[CTRL_ASLEEP])))
         self.x_pre = core.add_spikes(x, s_pre)
         self.y_post = core.add_spikes(y, s_post)
+        if core.normalize_on and ctrl[CTRL_SLOT_END] and ctrl[CTRL_LEARN]:
+            # after the slot's last step (step counter t + 1), before the controller's management
+            # phase (a sleep episode triggered at this wake step reads the normalized weights)
+            self.weights = core.normalized(self.weights, self.mask, t + 1)
 
 
 @implements(proc=PlasticDense, protocol=LoihiProtocol)

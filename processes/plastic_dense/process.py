@@ -19,13 +19,19 @@ Spiking phase of step t (Lava Dense semantics: one step of delay):
 
        stdp:    dm_ij = eta+ x_j s_i (m_max - m)^mu  -  eta- y_i s_j m^mu
        vogels:  dm_ij = eta+ x_j s_i  +  eta- (y_i - alpha) s_j
+       diehl_cook: dm_ij = eta+ (x_j - alpha) s_i (m_max - m)^mu  -  eta- y_i s_j m^mu
 
    accumulates into ``acc`` (masked); then traces take this step's spikes (fixed:
    ``+ trace_impulse``, saturating at 2**trace_bits - 1);
 5. at the end of every learning epoch ((t + 1) % t_epoch == 0) the accumulator
    is applied: ``m <- clip(m + acc, m_min, m_max)`` (fixed: ``m + ((acc + r) >>
    dw_frac_bits)`` with r = uniform_u32(key(seed, STDP_ROUND + P, t // t_epoch),
-   synapse) >> (32 - dw_frac_bits): per-synapse seeded stochastic rounding).
+   synapse) >> (32 - dw_frac_bits): per-synapse seeded stochastic rounding);
+6. per-image normalization (``normalize``): at the controller's ``slot_end`` bit while
+   ``learn`` is set, each row is rescaled to its initial total, ``m <- m T0_i / T_i`` (fixed:
+   ``(A_i m + r) >> decay_frac_bits`` with ``A_i = (2**D T0_i) // T_i`` and r =
+   uniform_u32(key(seed, DECAY + P, t + 1, 2), synapse) >> (32 - D)), clipped and masked
+   (lava_sleep.kernels.sleep.normalize_consts).
 
 The update is event driven (only rows of spiking post neurons and columns of
 spiking pre neurons are touched) and equals the dense oracle value for value.

@@ -10,8 +10,8 @@ post-learning management phase through RefPorts) and the fused network model
 Per step, with the oracle's order (lava_sleep.reference):
 
 1. spiking phase, step t: ``begin_step`` decides the step's control vector
-   (asleep, image_end) and advances the counters (wake step, or sleep step
-   ``used``/``since``); a wake step that completes a period triggers an episode.
+   (asleep, image_end, rest, slot_end) and advances the counters (wake step, or sleep
+   step ``used``/``since``); a wake step that completes a period triggers an episode.
 2. management phase of step t (``post_guard`` true only at a trigger or a block
    end): at a trigger, read the totals before the episode and fall asleep from
    step t + 1; at a block end, settle the decay of the ``since`` sleep steps on
@@ -52,7 +52,9 @@ from lava_sleep.processes.sleep_controller.process import (
     CTRL_IMAGE_END,
     CTRL_LEARN,
     CTRL_RECORD,
+    CTRL_REST,
     CTRL_SIZE,
+    CTRL_SLOT_END,
     MAX_WEIGHTS,
     STATUS_OVER,
     STATUS_START,
@@ -97,8 +99,10 @@ class SleepCore:
     Args:
         sleep: SleepParams (schedule and decay). seed: run seed. specs: WeightSpec per
         managed matrix. fixed: use the fixed-point decay (linear form, integer magnitudes,
-        stochastic rounding with 2**-decay_frac_bits). steps_per_image: wake steps per image
-        (``image_end``; 0: never). decay_frac_bits: fixed-point decay fraction bits.
+        stochastic rounding with 2**-decay_frac_bits). steps_per_image: presentation steps per
+        image (``image_end``, ``rest``, ``slot_end``; 0: never). rest_steps: rest steps after
+        each presentation (an image slot is steps_per_image + rest_steps wake steps).
+        decay_frac_bits: fixed-point decay fraction bits.
         settle: optional replacement of :meth:`settle` with the same signature and result
         (the fused model's compiled kernel settles the block in its own state).
         report: status names (default: the managed names) and constant totals of names that
@@ -106,7 +110,7 @@ class SleepCore:
     """
 
     def __init__(self, sleep, seed: int, specs: list[WeightSpec], fixed: bool, steps_per_image: int = 0,
-                 decay_frac_bits: int = 24, settle=None):
+                 decay_frac_bits: int = 24, settle=None, rest_steps: int = 0):
         if settle is not None:
             self.settle = settle
         self.sleep_params = sleep
@@ -114,6 +118,7 @@ class SleepCore:
         self.fixed = fixed
         self.block, self.period, self.tol = sleep.block, sleep.period, sleep.tol
         self.spi = int(steps_per_image)
+        self.slot = self.spi + int(rest_steps)
         self.sleeping_enabled = sleep.fraction > 0
         self.specs = {s.name: s for s in specs}
         self.plastic = [s.name for s in specs]
@@ -152,28 +157,36 @@ class SleepCore:
 
         return cls(params.sleep, seed, network_specs(params, init), fixed,
                    steps_per_image=params.input.steps_per_image,
-                   decay_frac_bits=to_fixed(params).decay_frac_bits, settle=settle)
+                   decay_frac_bits=to_fixed(params).decay_frac_bits, settle=settle,
+                   rest_steps=params.input.rest_steps)
 
     # -- spiking phase -------------------------------------------------------
-    def begin_step(self, sleep_on: bool) -> tuple[bool, bool]:
-        """Advance the schedule by one step; returns (asleep, image_end) of this step."""
+    def begin_step(self, sleep_on: bool) -> tuple[bool, bool, bool, bool]:
+        """Advance the schedule by one step; returns (asleep, image_end, rest, slot_end) of this
+        step: image_end - last presentation step of an image; rest - a rest step (input gate
+        closed, awake); slot_end - last wake step of the image's slot."""
         if self.asleep:
             self.used += 1
             self.since += 1
             self.block_end = self.used % self.block == 0 or self.used == self.planned
-            return True, False
-        image_end = self.spi > 0 and (self.wake_t + 1) % self.spi == 0
+            return True, False, False, False
+        image_end = rest = slot_end = False
+        if self.spi > 0:
+            k = self.wake_t % self.slot
+            image_end, rest, slot_end = k == self.spi - 1, k >= self.spi, k == self.slot - 1
         self.wake_t += 1
         if sleep_on and self.sleeping_enabled and self.wake_t % self.period == 0:
             self.n_episodes += 1
             self.planned = self.sleep_params.episode_length(self.n_episodes)
             self.trigger = self.planned > 0
-        return False, image_end
+        return False, image_end, rest, slot_end
 
-    def ctrl_vector(self, asleep: bool, learn: bool, record: bool, image_end: bool) -> np.ndarray:
+    def ctrl_vector(self, asleep: bool, learn: bool, record: bool, image_end: bool, rest: bool = False,
+                    slot_end: bool = False) -> np.ndarray:
         c = np.zeros(CTRL_SIZE, dtype=np.int32)
         c[CTRL_ASLEEP], c[CTRL_LEARN] = asleep, learn
         c[CTRL_RECORD], c[CTRL_IMAGE_END] = record, image_end
+        c[CTRL_REST], c[CTRL_SLOT_END] = rest, slot_end
         return c
 
     def needs_post(self) -> bool:
@@ -377,7 +390,8 @@ class AbstractSleepControllerModel(PyLoihiProcessModel):
         super().__init__(proc_params)
         p = proc_params
         self.core = SleepCore(p["sleep"], p["seed"], p["specs"], self.FIXED,
-                              steps_per_image=p["steps_per_image"], decay_frac_bits=p["decay_frac_bits"])
+                              steps_per_image=p["steps_per_image"], decay_frac_bits=p["decay_frac_bits"],
+                              rest_steps=p.get("rest_steps", 0))
         self.io = _RefPortIO(self, p["specs"], self.FIXED)
         self.host = p["host"]
         self.chunk_left = 0
@@ -388,8 +402,8 @@ class AbstractSleepControllerModel(PyLoihiProcessModel):
             if self.chunk_left == 0:
                 self.chunk_left, self.learn, self.record, self.sleep_on = receive_command(self.cmd_in)
             self.chunk_left -= 1
-        asleep, image_end = self.core.begin_step(self.sleep_on)
-        self.ctrl_out.send(self.core.ctrl_vector(asleep, self.learn, self.record, image_end))
+        bits = self.core.begin_step(self.sleep_on)
+        self.ctrl_out.send(self.core.ctrl_vector(bits[0], self.learn, self.record, *bits[1:]))
 
     def post_guard(self):
         return self.core.needs_post()

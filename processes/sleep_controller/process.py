@@ -13,7 +13,13 @@ plastic synapses:
   (and our neurons) switch to their sleep noise;
 * ``learn``     - STDP on/off for this step (always on without a host);
 * ``record``    - our populations stream their spikes to the host (off without a host);
-* ``image_end`` - this wake step is the last one of an image (``steps_per_image``; 0: never).
+* ``image_end`` - this wake step is the last presentation step of an image (``steps_per_image``;
+  0: never): our E population sends the image's spike counts;
+* ``rest``      - this wake step is a rest step of an image slot (``rest_steps`` after every
+  ``steps_per_image`` presentation steps): our encoder's input gate is closed and no spikes
+  are counted, while everything else runs as awake;
+* ``slot_end``  - this wake step is the last one of an image slot (presentation plus rest):
+  our plastic synapses with ``normalize`` rescale their rows after it (while learning).
 
 Schedule (identical to the oracle, lava_sleep.reference): after every ``period``-th wake
 step, episode k lasts ``SleepParams.episode_length(k)`` steps. The decay is settled at block
@@ -54,8 +60,8 @@ from lava_sleep.errors import SleepWeightError
 from lava_sleep.params import PATHWAY_NAMES, SleepParams
 
 #: Control vector broadcast every step (int32, 1 bit each).
-CTRL_ASLEEP, CTRL_LEARN, CTRL_RECORD, CTRL_IMAGE_END = range(4)
-CTRL_SIZE = 4
+CTRL_ASLEEP, CTRL_LEARN, CTRL_RECORD, CTRL_IMAGE_END, CTRL_REST, CTRL_SLOT_END = range(6)
+CTRL_SIZE = 6
 #: Host command, one per run chunk (float64): steps in the chunk, learn, record, sleep schedule on.
 CMD_STEPS, CMD_LEARN, CMD_RECORD, CMD_SLEEP_ON = range(4)
 CMD_SIZE = 4
@@ -263,7 +269,10 @@ class SleepController(AbstractProcess):
         noise: Processes with a ``ctrl_in`` port that switch to sleep noise (NoiseSource,
             our AdaptiveLIF).
         host: take commands from the host (``cmd_in``) instead of running on its own.
-        steps_per_image: wake steps per image for the ``image_end`` bit (0: never set).
+        steps_per_image: presentation steps per image for the ``image_end``, ``rest`` and
+            ``slot_end`` bits (0: never set).
+        rest_steps: rest steps after each image's presentation (``rest`` bit; image slot =
+            steps_per_image + rest_steps wake steps).
         decay_frac_bits: fractional bits of the fixed-point decay factor.
 
     Ports:
@@ -276,13 +285,13 @@ class SleepController(AbstractProcess):
 
     def __init__(self, *, weights, sleep: SleepParams, seed: int, gates: Sequence = (),
                  noise: Sequence = (), host: bool = False, steps_per_image: int = 0,
-                 decay_frac_bits: int = 24, name: str | None = None):
+                 rest_steps: int = 0, decay_frac_bits: int = 24, name: str | None = None):
         if not isinstance(sleep, SleepParams):
             raise SleepWeightError(f"sleep: 'sleep' must be a SleepParams, got {type(sleep).__name__}")
         vars_, specs = resolve_weights(weights, sleep)
         super().__init__(specs=specs, sleep=sleep, seed=int(seed), host=bool(host),
-                         steps_per_image=int(steps_per_image), decay_frac_bits=int(decay_frac_bits),
-                         name=name)
+                         steps_per_image=int(steps_per_image), rest_steps=int(rest_steps),
+                         decay_frac_bits=int(decay_frac_bits), name=name)
         self.n_weights = len(specs)
         self.cmd_in = InPort(shape=(CMD_SIZE,))
         self.ctrl_out = OutPort(shape=(CTRL_SIZE,))

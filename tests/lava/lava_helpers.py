@@ -35,6 +35,31 @@ def active_params(mode: str = "float", **sleep) -> P.ModelParams:
     )
 
 
+def features_params(mode: str = "float", rule: str = "diehl_cook") -> P.ModelParams:
+    """Tiny network with the five Diehl & Cook features on at once, plus sleep.
+
+    16 inputs, 10 E, 10 I (n_inh == n_exc: EI ``one_to_one``, IE ``all_but_self``); image slots
+    of 20 presentation + 10 rest steps; X->E with ``rule`` (default ``diehl_cook``, mu 1,
+    x_tar 0.3) and per-image normalization, E->E stdp; slow adaptation decay (``a_decay_every``
+    7, delta_a 0.5); sleep every 25 wake steps (fraction 0.3, blocks of 5), so over 5 images
+    (150 wake steps, 64 sleep steps) episodes start in a presentation, in a rest (wake step 25),
+    at an image end (50) and right after a normalization (150, the last slot's end).
+    """
+    net = P.NetworkParams(n_exc=10, n_inh=10)
+    net = net.with_pathway("XE", p=0.6, w_init=1.2, w_max=1.5, w_init_jitter=0.3, eta_plus=0.05,
+                           eta_minus=0.05, rule=rule, mu=1.0, alpha=0.3, normalize=True)
+    net = net.with_pathway("EE", w_init_jitter=0.3, eta_plus=0.05, eta_minus=0.05)
+    net = net.with_pathway("EI", pattern="one_to_one", w_init=1.5)
+    net = net.with_pathway("IE", pattern="all_but_self", w_init=-0.3)
+    return P.ModelParams(
+        input=P.InputParams(image_size=4, steps_per_image=20, rest_steps=10, max_rate_hz=400.0),
+        neuron=P.NeuronParams(sigma_wake=4.0, sigma_sleep=6.0, delta_a=0.5, tau_a=200.0, a_decay_every=7),
+        network=net,
+        sleep=P.SleepParams(fraction=0.3, period=25, lam=0.99, block=5, tol=0.0,
+                            form="linear" if mode == "fixed" else "log"),
+    )
+
+
 def with_stdp(p: P.ModelParams, **changes) -> P.ModelParams:
     return dataclasses.replace(p, stdp=dataclasses.replace(p.stdp, **changes))
 

@@ -15,6 +15,14 @@ presented to Lava in two run() calls (state must carry over).
   float64 identical spikes, counts and episode records, weights, traces and
   state within 1e-9 (the kernel sums the synaptic drive in event order, NumPy in
   BLAS order; both are the oracle's model).
+
+The Diehl & Cook features (rest steps, one_to_one / all_but_self patterns, the diehl_cook
+rule, per-image normalization, slow adaptation decay) all at once, with sleep episodes that
+start in a rest and right after a normalization (``features_params``: 5 images, 214 steps in
+two run() calls): graph and fused (NumPy step) models against the oracle with the same
+exactness (fixed every value, float spikes and counts identical, state within 1e-9), and the
+fused model's compiled step too (with XE on "stdp" while the kernel does not know
+"diehl_cook", after checking that it refuses the rule in one line).
 """
 
 from __future__ import annotations
@@ -23,7 +31,14 @@ import dataclasses
 
 import numpy as np
 import pytest
-from lava_helpers import LAVA_TIMEOUT, active_params, concat_spikes, run_lava, run_oracle
+from lava_helpers import (
+    LAVA_TIMEOUT,
+    active_params,
+    concat_spikes,
+    features_params,
+    run_lava,
+    run_oracle,
+)
 
 from lava_sleep.network import build_network
 from lava_sleep.params import PATHWAY_NAMES
@@ -154,3 +169,97 @@ def test_every_pathway_plastic_fixed(images, assert_states_match):
         assert np.array_equal(concat_spikes(outs)["E"], oracle_out.spikes["E"]), model
         assert {"x_I", "y_I", "m_EI", "m_IE", "acc_IE"} <= set(state)
         assert_states_match(oracle_state, state)  # every key the model tracks, bit for bit
+
+
+# -- the Diehl & Cook features at once ----------------------------------------------------------
+FEATURE_IMAGES = 5
+
+
+def _features(mode, images, p=None):
+    """(params, oracle RunOutput, oracle state) of the features scenario."""
+    p = p or features_params(mode)
+    out, state = run_oracle(p, SEED, mode, images[:FEATURE_IMAGES])
+    return p, out, state
+
+
+def _run_features(p, mode, model, images, kernel="auto"):
+    imgs = images[:FEATURE_IMAGES]
+    return run_lava(p, SEED, mode, model, [imgs[:2], imgs[2:]], fused_kernel=kernel)
+
+
+def _assert_matches_oracle(outs, state, oracle_out, oracle_state, exact, assert_states_match):
+    spikes = concat_spikes(outs)
+    for k in ("X", "E", "I", "asleep"):
+        assert np.array_equal(spikes[k], oracle_out.spikes[k]), k
+    assert np.array_equal(np.concatenate([o.counts for o in outs]), oracle_out.counts)
+    assert sum(o.steps for o in outs) == oracle_out.steps
+    assert sum(o.sleep_steps for o in outs) == oracle_out.sleep_steps
+    _compare_episodes(_episodes(outs), oracle_out.episodes, rel=0 if exact else 1e-12)
+    # every key the Lava model tracks (fixed: bit for bit)
+    assert_states_match(oracle_state, state, atol=0 if exact else 1e-9)
+
+
+@pytest.mark.parametrize("mode", ["float", "fixed"])
+def test_features_scenario_is_meaningful(mode, images):
+    """The oracle run exercises every feature: rest steps without input but with E spikes (not
+    counted), sleep triggered in a rest and at a slot end, and each of diehl_cook, normalization
+    and the slow adaptation decay changes the result."""
+    p, out, state = _features(mode, images)
+    spi, slot = p.input.steps_per_image, p.input.slot_steps
+    assert [e["wake_step"] for e in out.episodes] == [25, 50, 75, 100, 125, 150]
+    assert out.sleep_steps == 64 and out.steps == FEATURE_IMAGES * slot + 64
+    sp = out.spikes
+    wake = ~sp["asleep"]
+    rest = np.arange(wake.sum()) % slot >= spi
+    assert not sp["X"][wake][rest].any() and sp["X"][wake][~rest].sum() > 200
+    assert sp["E"][wake][rest].sum() > 0  # rest spikes, which the counts must leave out
+    assert out.counts.sum() == sp["E"][wake][~rest].sum()
+    assert sp["E"].sum() > 50 and sp["I"].sum() > 20 and sp["E"][sp["asleep"]].sum() > 0
+    eye = np.eye(p.network.n_exc, dtype=bool)
+    assert np.array_equal(state["mask_EI"], eye) and np.array_equal(state["mask_IE"], ~eye)
+    variants = {
+        "rule": dataclasses.replace(p, network=p.network.with_pathway("XE", rule="stdp")),
+        "normalize": dataclasses.replace(p, network=p.network.with_pathway("XE", normalize=False)),
+        "a_decay_every": dataclasses.replace(p, neuron=dataclasses.replace(p.neuron, a_decay_every=1)),
+    }
+    for what, q in variants.items():
+        other = run_oracle(q, SEED, mode, images[:FEATURE_IMAGES])[1]
+        key = "a" if what == "a_decay_every" else "m_XE"
+        assert not np.array_equal(other[key], state[key]), what
+
+
+@pytest.mark.timeout(LAVA_TIMEOUT)
+@pytest.mark.parametrize(("model", "kernel"), [("graph", "auto"), ("fused", "numpy")])
+@pytest.mark.parametrize("mode", ["float", "fixed"])
+def test_features_match_oracle(mode, model, kernel, images, assert_states_match):
+    p, oracle_out, oracle_state = _features(mode, images)
+    outs, state = _run_features(p, mode, model, images, kernel)
+    _assert_matches_oracle(outs, state, oracle_out, oracle_state, mode == "fixed", assert_states_match)
+    if model == "fused":  # every population trace, as the oracle
+        assert {"x_X", "x_E", "x_I", "y_E", "y_I"} <= set(state)
+
+
+@pytest.mark.timeout(LAVA_TIMEOUT)
+@pytest.mark.parametrize("mode", ["float", "fixed"])
+def test_features_fused_compiled_step(mode, images, assert_states_match):
+    """The compiled step with rest steps, slow adaptation decay and normalization (and the
+    diehl_cook rule where the kernel knows it; otherwise explicit "native" is refused in one
+    line, "auto" picks the NumPy step, and XE runs "stdp" here)."""
+    from lava_sleep.kernels import native
+    from lava_sleep.lava_backend import LavaSimulator
+    from lava_sleep.processes.ei_network.models import native_step_unsupported
+    from lava_sleep.simulation import BackendError
+
+    if not native.available():
+        pytest.skip("no C compiler: the fused model has no compiled step here")
+    p = features_params(mode)
+    if native_step_unsupported(p, SEED, build_network(p, SEED), mode == "fixed") is not None:
+        with pytest.raises(BackendError, match="diehl_cook") as err:
+            LavaSimulator(p, SEED, mode=mode, model="fused", fused_kernel="native")
+        assert "\n" not in str(err.value)
+        with LavaSimulator(p, SEED, mode=mode, model="fused", fused_kernel="auto") as sim:
+            assert sim.fused_kernel == "numpy"
+        p = features_params(mode, rule="stdp")
+    p, oracle_out, oracle_state = _features(mode, images, p)
+    outs, state = _run_features(p, mode, "fused", images, "native")
+    _assert_matches_oracle(outs, state, oracle_out, oracle_state, mode == "fixed", assert_states_match)

@@ -79,3 +79,29 @@ def test_loihi_native_rejects_rules_it_cannot_express():
     p = dataclasses.replace(p, network=p.network.with_pathway("XE", mu=1.0))
     with pytest.raises(ParamError, match="mu = 0"):
         native_constants(p, LoihiNativeSimulator(active_params(), 1).init, "float")
+
+
+def test_loihi_native_rejects_normalization_and_rests_without_input():
+    """Per-image normalization has no LearningDense counterpart (one-line ParamError), and the
+    new rule is refused like every rule but stdp; rest steps are empty raster columns."""
+    from lava_sleep.processes.loihi_native.process import input_raster, native_constants
+
+    p = active_params()
+    init = LoihiNativeSimulator(p, 1).init
+    for xe, match in (({"normalize": True}, "normalization"), ({"rule": "diehl_cook"}, "rule 'stdp'")):
+        q = dataclasses.replace(p, network=p.network.with_pathway("XE", **xe))
+        with pytest.raises(ParamError, match=match) as err:
+            native_constants(q, init, "float")
+        assert "\n" not in str(err.value)
+    q = dataclasses.replace(p, input=dataclasses.replace(p.input, steps_per_image=6, rest_steps=4,
+                                                         max_rate_hz=1000.0))
+    imgs = np.full((3, 16), 255, dtype=np.uint8)
+    raster = input_raster(q, 1, imgs)
+    assert raster.shape == (16, 30)
+    cols = raster.reshape(16, 3, 10)
+    assert not cols[:, :, 6:].any() and cols[:, :, :6].sum() > 100
+    # presentation columns use the wake steps of the slots (rest steps advance the counter)
+    full = input_raster(dataclasses.replace(q, input=dataclasses.replace(q.input, rest_steps=0,
+                                                                          steps_per_image=30)),
+                        1, imgs[:1])
+    assert np.array_equal(cols[:, 1, :6], full[:, 10:16])
