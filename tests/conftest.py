@@ -29,6 +29,37 @@ def small_params() -> P.ModelParams:
 
 
 @pytest.fixture
+def features_params(small_params):
+    """Factory ``features_params(form="linear")``: a small network with all five Diehl & Cook
+    features on at once, plus sleep.
+
+    16 inputs, 16 E, 16 I (n_inh == n_exc, so EI can be ``one_to_one`` and IE ``all_but_self``);
+    slots of 40 presentation + 15 rest steps at 1000 Hz; dense X->E (p = 1) with the
+    ``diehl_cook`` rule (mu 1, x_tar 0.3) and per-image normalization, E->E normalized too; slow
+    adaptation decay (``a_decay_every`` 7, small delta_a); sleep with ``form`` and the neuron
+    target every 70 wake steps, so episodes start inside presentations and rests and, at wake
+    step 770 (image 14's end), right after a normalization.
+    """
+
+    def make(form: str = "linear") -> P.ModelParams:
+        base = small_params
+        net = dataclasses.replace(base.network, n_exc=16, n_inh=16)
+        net = net.with_pathway("XE", p=1.0, rule="diehl_cook", mu=1.0, alpha=0.3, eta_plus=0.05,
+                               eta_minus=0.002, w_init_jitter=0.5, normalize=True)
+        net = net.with_pathway("EE", normalize=True)
+        net = net.with_pathway("EI", pattern="one_to_one", w_init=1.5)
+        net = net.with_pathway("IE", pattern="all_but_self", w_init=-0.3)
+        return dataclasses.replace(
+            base, network=net,
+            input=dataclasses.replace(base.input, steps_per_image=40, rest_steps=15, max_rate_hz=1000.0),
+            neuron=dataclasses.replace(base.neuron, a_decay_every=7, delta_a=0.5, tau_a=500.0),
+            sleep=dataclasses.replace(base.sleep, fraction=0.3, period=70, form=form, target="neuron",
+                                      block=7, tol=0.0, lam=0.999))
+
+    return make
+
+
+@pytest.fixture
 def make_images():
     """Factory ``make_images(n, n_pixels, seed=12345)`` of random uint8 test images (n, n_pixels).
 

@@ -29,6 +29,7 @@ import torch
 from lava_sleep import rng
 from lava_sleep.kernels import neuron, sleep, stdp
 from lava_sleep.params import PATHWAY_NAMES
+from lava_sleep.reference import NORMALIZE_DRAW
 
 _NEURON_STATE = ("u", "v", "a", "pending")
 
@@ -52,6 +53,8 @@ class LockstepImpl:
         self.plastic = tuple(n for n in PATHWAY_NAMES if n in self.rules)
         self.k_plus, self.k_minus = m0.k_plus, m0.k_minus
         self.t_epoch = sim.params0.stdp.t_epoch
+        self.normalized = tuple(n for n in self.plastic if sim.params0.network.pathway(n).normalize)
+        self.norm = {n: sleep.normalize_consts(sim.params0, n, self.fc) for n in self.normalized}
         self.learn_in_sleep = sim.params0.stdp.learn_in_sleep
         z = self._zeros
         nn = ne + ni
@@ -161,15 +164,16 @@ class LockstepImpl:
         host = np.stack([
             rng.key_array(self.seeds, rng.Stream.NOISE, t, 0),
             rng.key_array(self.seeds, rng.Stream.NOISE, t, 1),
-            rng.key_array(self.seeds, rng.Stream.INPUT, wake_t), awake, asleep, plan["active"],
+            rng.key_array(self.seeds, rng.Stream.INPUT, wake_t), plan["present"], asleep, plan["active"],
             np.minimum(plan["img"], n_images - 1),
-            np.where(awake, plan["img"], n_images) + np.arange(B) * (n_images + 1), plan["rec_pos"],
+            np.where(plan["present"], plan["img"], n_images) + np.arange(B) * (n_images + 1),
+            plan["rec_pos"],
             rng.key_array(self.seeds, rng.Stream.TRACE_ROUND, t, stdp.PRE_TRACES),
             rng.key_array(self.seeds, rng.Stream.TRACE_ROUND, t, stdp.POST_TRACES),
             np.where(awake, 0, np.where(asleep, 1, 2)) + np.arange(B) * 3,
         ]).astype(np.int64)
         h = torch.from_numpy(host).to(self.dev)
-        awake_t, asleep_t, active_t = h[3].bool(), h[4].bool(), h[5].bool()
+        present_t, asleep_t, active_t = h[3].bool(), h[4].bool(), h[5].bool()
         z = rng.normal_int(h[0][:, None], h[1][:, None], self.nidx)
         if asleep.all():
             noise = neuron.noise_from_int(z, self.nc, True, self.dt)
@@ -178,9 +182,13 @@ class LockstepImpl:
         else:
             noise = torch.where(asleep_t[:, None], neuron.noise_from_int(z, self.nc, True, self.dt),
                                 neuron.noise_from_int(z, self.nc, False, self.dt))
-        self.u, self.v, self.a, s_n = neuron.neuron_step(self.u, self.v, self.a, self.pending, noise, self.nc)
+        decay_a = plan["decay_a"]
+        decay_a = bool(decay_a[0]) if (decay_a == decay_a[0]).all() else \
+            torch.from_numpy(decay_a).to(self.dev)[:, None]
+        self.u, self.v, self.a, s_n = neuron.neuron_step(self.u, self.v, self.a, self.pending, noise,
+                                                         self.nc, decay_a)
         rows = thr_t[h[6]] if thr_t.ndim == 2 else thr_t[self.barange, h[6]]
-        sx = rng.bernoulli(h[2][:, None], self.pidx, rows) & awake_t[:, None]
+        sx = rng.bernoulli(h[2][:, None], self.pidx, rows) & present_t[:, None]
         s = {"X": sx, "E": s_n[:, : self.ne], "I": s_n[:, self.ne:]}
         self.pending = self._propagate(s)  # weights before this step's learning
         self._learn(s, plan, active_t, h[9:11])
@@ -282,12 +290,31 @@ class LockstepImpl:
                 self.m[name][it] = new
                 self.mask[name][it] = new_mask
 
+    def _normalize(self, members) -> None:
+        """Per-image normalization (ReferenceSimulator._normalize) of ``members``, keyed by
+        their step counters (already advanced past the slot's last step)."""
+        it = torch.as_tensor(members, device=self.dev)
+        t = self.counters[members, 0]
+        for p_idx, name in enumerate(PATHWAY_NAMES):
+            if name not in self.normalized:
+                continue
+            dc = self.norm[name]
+            r = None
+            if self.fc is not None:
+                k = self._keys(rng.Stream.DECAY + p_idx, t, members, NORMALIZE_DRAW).to(self.dev)
+                r = rng.uniform_u32(k[:, None, None], self.flat[name]) >> (32 - dc.decay_frac_bits)
+            self.m[name][it] = sleep.decay_block(dc, self.m[name][it], self.mask[name][it],
+                                                 self.total0[name][it], self.row_total0[name][it],
+                                                 1, r=r)
+
     # -- run ----------------------------------------------------------------------------------
     def run(self, thr: np.ndarray, learn: bool, sleep_on: bool, record: bool, progress):
         sim, B = self.sim, len(self.seeds)
         members = sim.members
         n = thr.shape[-2]
         spi = sim.params0.input.steps_per_image
+        slot = sim.params0.input.slot_steps
+        a_every = sim.params0.neuron.a_decay_every
         thr_t = torch.from_numpy(np.ascontiguousarray(thr, dtype=np.int64)).to(self.dev)
         sp = [mi.params.sleep for mi in members]
         sleeping = np.array([sleep_on and s.fraction > 0 for s in sp])
@@ -310,7 +337,7 @@ class LockstepImpl:
                          for w in (self.nx, self.ne + self.ni))
         rec, cap = None, 0
         if record:
-            cap = int(max(self._record_bound(b, n * spi, sleeping[b]) for b in range(B)))
+            cap = int(max(self._record_bound(b, n * slot, sleeping[b]) for b in range(B)))
             rec = {k: torch.zeros((B, cap + 1, w), dtype=torch.bool, device=self.dev)
                    for k, w in (("X", self.nx), ("N", self.ne + self.ni))}
             rec["asleep"] = torch.zeros((B, cap + 1), dtype=torch.bool, device=self.dev)
@@ -323,7 +350,8 @@ class LockstepImpl:
             active = live & learn & (awake | (asleep & self.learn_in_sleep))
             block_end = asleep & (((used + 1) % block == 0) | (used + 1 == planned))
             plan = {
-                "awake": awake, "asleep": asleep, "active": active, "img": img,
+                "awake": awake, "present": awake & (in_img < spi), "asleep": asleep,
+                "active": active, "img": img, "decay_a": neuron.adaptation_decays(t, a_every),
                 "epoch_end": live & ((t + 1) % self.t_epoch == 0) & (self.dirty | active),
                 "block_end": block_end, "k": since + 1,
                 "rec_pos": np.where(live, steps, cap),
@@ -335,9 +363,11 @@ class LockstepImpl:
             # wake members: advance the data stream, maybe fall asleep
             self.counters[awake, 1] += 1
             in_img[awake] += 1
-            img_done = awake & (in_img == spi)
+            img_done = awake & (in_img == slot)
             img[img_done] += 1
             in_img[img_done] = 0
+            if learn and self.normalized and img_done.any():
+                self._normalize(np.flatnonzero(img_done))
             trigger = awake & sleeping & (self.counters[:, 1] % period == 0)
             for b in np.flatnonzero(trigger):
                 self.counters[b, 2] += 1

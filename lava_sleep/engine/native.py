@@ -54,7 +54,7 @@ class NativeImpl:
         """Simulate every member over the images of ``thr`` ((n, P) or (B, n, P) int64 thresholds)."""
         sim, B = self.sim, self.sim.batch
         n = thr.shape[-2]
-        spi = sim.params0.input.steps_per_image
+        spi, rest = sim.params0.input.steps_per_image, sim.params0.input.rest_steps
         thr = np.ascontiguousarray(thr, dtype=np.int64)
         counts = np.zeros((B, n, self.ne), dtype=np.int64)
         # spike totals per neuron (wake, sleep): every slice's call adds to member b's block
@@ -67,7 +67,7 @@ class NativeImpl:
             i1 = min(n, i0 + slice_images)
             calls, keep = [], []
             for b in range(B):
-                c, bufs = self._make_call(b, thr, i0, i1, spi, learn, sleep_on, record, counts)
+                c, bufs = self._make_call(b, thr, i0, i1, spi, rest, learn, sleep_on, record, counts)
                 c.activity = activity[b].ctypes.data
                 calls.append(c)
                 keep.append(bufs)
@@ -95,16 +95,16 @@ class NativeImpl:
                 })
         return counts, episodes, spikes, steps, sleep_steps, activity
 
-    def _make_call(self, b, thr, i0, i1, spi, learn, sleep_on, record, counts):
+    def _make_call(self, b, thr, i0, i1, spi, rest, learn, sleep_on, record, counts):
         mi = self.sim.members[b]
         sp = mi.params.sleep
         c = CallC()
         t_b = thr[b] if thr.ndim == 3 else thr
         c.thr = t_b[i0:i1].ctypes.data
-        c.n_images, c.spi, c.learn, c.sleep_on = i1 - i0, spi, int(learn), int(sleep_on)
+        c.n_images, c.spi, c.rest, c.learn, c.sleep_on = i1 - i0, spi, rest, int(learn), int(sleep_on)
         c.counts = counts[b, i0:i1].ctypes.data
         wake_t, n_ep = int(self.nets[b].counters[1]), int(self.nets[b].counters[2])
-        n_wake = (i1 - i0) * spi
+        n_wake = (i1 - i0) * (spi + rest)  # wake steps: every image's slot
         cap = 0
         if sleep_on and sp.fraction > 0:
             cap = (wake_t + n_wake) // sp.period - wake_t // sp.period

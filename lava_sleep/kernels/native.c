@@ -2,10 +2,12 @@
  * lava-sleep compiled kernel (lava_sleep/kernels/native.py builds and loads it). Two users:
  *
  *  - the torch engine's native CPU path: one call of ls_run() simulates ONE batch member over a
- *    slice of images exactly as lava_sleep/reference.py (the NumPy oracle) does: wake steps, the
- *    sleep schedule with decay blocks and early wake-up, trace STDP with learning epochs;
+ *    slice of images exactly as lava_sleep/reference.py (the NumPy oracle) does: wake steps (image
+ *    slots of presentation and rest steps), the sleep schedule with decay blocks and early wake-up,
+ *    trace STDP with learning epochs, per-image normalization;
  *  - the fused Lava ProcessModel (lava_sleep/processes/ei_network): ls_step() runs one network step
- *    (wake or asleep) and ls_decay() settles one sleep decay block of one pathway, while the
+ *    (wake, rest with C->thr = NULL, or asleep), ls_decay() settles one sleep decay block of one
+ *    pathway and ls_normalize() normalizes one pathway after an image slot, while the
  *    ProcessModel keeps the schedule (SleepCore) and the host messaging.
  * The model is docs/model.md; every
  * formula below names the kernel function of lava_sleep/kernels it mirrors, operation for
@@ -44,6 +46,8 @@ typedef double real_t;
 #define STREAM_STDP_ROUND 5u
 #define STREAM_TRACE_ROUND 12u
 #define STREAM_DECAY 16u
+/* reference.NORMALIZE_DRAW: draw of the per-image normalization's rounding keys (DECAY + p) */
+#define NORMALIZE_DRAW 2u
 /* rng.NORMAL_INT_CENTER (2 * 65535); rng.NORMAL_INT_SD comes from the build (-DNORMAL_INT_SD=repr) */
 #define NORMAL_INT_CENTER 131070
 #ifndef NORMAL_INT_SD
@@ -54,7 +58,7 @@ typedef double real_t;
 #define STATE_MAX 8388607
 
 enum { POP_X = 0, POP_E = 1, POP_I = 2 };
-enum { RULE_STDP = 0, RULE_VOGELS = 1 };
+enum { RULE_STDP = 0, RULE_VOGELS = 1, RULE_DIEHL_COOK = 2 };
 /* exponent mu of the soft bounds: NumPy's ``x ** mu`` uses sqrt/identity/square for 0.5/1/2 */
 enum { MU_ZERO = 0, MU_ONE = 1, MU_HALF = 2, MU_TWO = 3, MU_POW = 4 };
 enum { FORM_LOG = 0, FORM_LINEAR = 1 };
@@ -104,6 +108,7 @@ typedef struct {
     int64_t *b_tab;       /* fixed static target: round(t (2^D - L_K)), K = 0..block */
     uint8_t *row_touched; /* (n_post) posts whose row got an update this epoch */
     uint8_t *col_touched; /* (n_pre) pres whose column got an update this epoch */
+    int64_t normalize;    /* per-image normalization (plastic pathways only) */
 } path_t;
 
 typedef struct {
@@ -126,6 +131,7 @@ typedef struct {
     real_t *drive;        /* NULL or (3 ne + ni): unshifted partial drives XE, EE, IE, EI kept after
                            * the step (the fused Lava model publishes them per pathway) */
     path_t path[4];       /* XE, EE, EI, IE */
+    int64_t a_decay_every; /* the adaptation decays on global steps t with (t + 1) % a_decay_every == 0 */
 } member_t;
 
 typedef struct {
@@ -141,6 +147,7 @@ typedef struct {
     int64_t n_eps, steps, sleep_steps, status;
     int64_t *activity;    /* NULL (not counted) or (2, nx + ne + ni): spikes per neuron, X E I, added
                            * to row 0 on wake steps and row 1 on sleep steps; the caller zeroes it */
+    int64_t rest;         /* rest steps after each image's spi presentation steps (ls_run) */
 } call_t;
 
 /* ---- per-run context: constants in the model's arithmetic type, scratch buffers ------------ */
@@ -162,6 +169,8 @@ typedef struct {
     int64_t *syn_buf;     /* decay scratch: per-synapse random terms (max synapses of a pathway) */
     int32_t *syn_i[4], *syn_j[4]; /* existing synapses of plastic pathways (sleeping members) */
     int64_t n_syn[4];
+    real_t *norm_tot;     /* normalization scratch (max n_post): fixed row totals */
+    real_t *norm_f;       /* normalization scratch (max n_post): per-row factors */
 } ctx_t;
 
 #define CLIP(x, lo, hi) ((x) < (lo) ? (lo) : ((x) > (hi) ? (hi) : (x)))
@@ -174,10 +183,14 @@ static inline int64_t decay12(int64_t x, int64_t keep) {
 }
 #endif
 
-/* ---- neuron step (kernels.neuron.neuron_step + noise_from_int) ------------------------------ */
+/* ---- neuron step (kernels.neuron.neuron_step + noise_from_int) ------------------------------
+ * The adaptation decays only on steps with (t + 1) % a_decay_every == 0
+ * (kernels.neuron.adaptation_decays); on the others the keep factor is the identity, exactly:
+ * decay12(a, 4096) = a and a * 1.0 = a, so the loop is the same on every step. */
 static void neuron_update(ctx_t *c, int asleep) {
     member_t *M = c->M;
     uint64_t t = (uint64_t)M->counters[0];
+    const int decay_a = M->a_decay_every <= 1 || (t + 1) % (uint64_t)M->a_decay_every == 0;
     uint32_t k1 = key4((uint32_t)M->seed, STREAM_NOISE, t, 0);
     uint32_t k2 = key4((uint32_t)M->seed, STREAM_NOISE, t, 1);
     const int64_t nn = c->nn;
@@ -187,7 +200,7 @@ static void neuron_update(ctx_t *c, int asleep) {
     /* constants in locals: loops over struct fields would not vectorize (possible aliasing) */
 #if defined(LS_FIXED)
     const int64_t sigma = asleep ? M->i_sigma_sleep : M->i_sigma_wake;
-    const int64_t k_u = M->i_k_u, k_v = M->i_k_v, k_a = M->i_k_a, bias = M->i_bias;
+    const int64_t k_u = M->i_k_u, k_v = M->i_k_v, k_a = decay_a ? M->i_k_a : 4096, bias = M->i_bias;
     const int64_t v_min = M->i_v_min, v_max = M->i_v_max, v_th = M->i_v_thresh, v_reset = M->i_v_reset;
     const int64_t d_a = M->i_delta_a, a_min = M->i_a_min, a_max = M->i_a_max;
     for (int64_t n = 0; n < nn; n++) {
@@ -205,7 +218,8 @@ static void neuron_update(ctx_t *c, int asleep) {
     }
 #else
     const real_t nm = asleep ? c->noise_sleep : c->noise_wake;
-    const real_t k_u = c->k_u, gain = c->gain, k_v = c->k_v, bias = c->bias, k_a = c->k_a;
+    const real_t k_u = c->k_u, gain = c->gain, k_v = c->k_v, bias = c->bias;
+    const real_t k_a = decay_a ? c->k_a : (real_t)1;
     const real_t v_min = c->v_min, v_max = c->v_max, v_th = c->v_thresh, v_reset = c->v_reset;
     const real_t d_a = c->delta_a, a_min = c->a_min, a_max = c->a_max;
     for (int64_t n = 0; n < nn; n++) {
@@ -297,12 +311,15 @@ static inline real_t powmu(real_t x, int mode, real_t mu) {
 }
 #endif
 
+/* "diehl_cook" potentiates with (x_pre - alpha) (alpha = x_tar) and otherwise is "stdp" */
 static inline real_t pot_term(const path_t *P, real_t m, real_t xpre) {
 #if defined(LS_FIXED)
-    if (P->rule == RULE_STDP && P->mu_mode == MU_ONE) return (P->i_eta_plus * xpre) * (P->i_m_max - m);
+    if (P->rule == RULE_DIEHL_COOK) xpre = xpre - P->i_alpha;
+    if (P->rule != RULE_VOGELS && P->mu_mode == MU_ONE) return (P->i_eta_plus * xpre) * (P->i_m_max - m);
     return P->i_eta_plus * xpre;
 #else
-    if (P->rule == RULE_STDP && P->mu_mode != MU_ZERO)
+    if (P->rule == RULE_DIEHL_COOK) xpre = xpre - (real_t)P->alpha;
+    if (P->rule != RULE_VOGELS && P->mu_mode != MU_ZERO)
         return ((real_t)P->eta_plus * xpre) * powmu((real_t)P->m_max - m, (int)P->mu_mode, (real_t)P->mu);
     return (real_t)P->eta_plus * xpre;
 #endif
@@ -352,16 +369,69 @@ static void dep_column(const path_t *P, const real_t *restrict m, real_t *restri
     }
 }
 
+/* acc += dm on the row of spiking post i (existing synapses): potentiation, + depression where the
+ * pre spiked too (the oracle's order pot + dep). The row is strided in the (pre, post) layout; the
+ * constants sit in locals (stores to acc could alias the structure's int64 fields otherwise), and
+ * the soft-bound (mu = 1) and hard-bound forms get their own loops. For "stdp" the offset is 0
+ * (x - 0 = x exactly), for "diehl_cook" it is alpha = x_tar. */
+static void pot_row(const path_t *P, int64_t i, const uint8_t *restrict spre, const real_t *restrict xpre,
+                    real_t ypost_i) {
+    const int64_t np = P->n_post, npre = P->n_pre;
+    const real_t *restrict m = P->m + i;
+    real_t *restrict acc = P->acc + i;
+    const uint8_t *restrict mask = P->mask + i;
+    const int soft = P->rule != RULE_VOGELS && P->mu_mode == MU_ONE;
+    const int hard = P->rule == RULE_VOGELS || P->mu_mode == MU_ZERO;
+#if defined(LS_FIXED)
+    const int64_t ep = P->i_eta_plus, mx = P->i_m_max, al = P->rule == RULE_DIEHL_COOK ? P->i_alpha : 0;
+#else
+    const real_t ep = (real_t)P->eta_plus, mx = (real_t)P->m_max;
+    const real_t al = P->rule == RULE_DIEHL_COOK ? (real_t)P->alpha : (real_t)0;
+#endif
+    if (soft) {
+        for (int64_t j = 0; j < npre; j++) {
+            const int64_t q = j * np;
+            if (!mask[q]) continue;
+            real_t dm = (ep * (xpre[j] - al)) * (mx - m[q]);
+            if (spre[j]) dm = dm + dep_term(P, m[q], ypost_i);
+            acc[q] += dm;
+        }
+    } else if (hard) {
+        for (int64_t j = 0; j < npre; j++) {
+            const int64_t q = j * np;
+            if (!mask[q]) continue;
+            real_t dm = ep * (xpre[j] - al);
+            if (spre[j]) dm = dm + dep_term(P, m[q], ypost_i);
+            acc[q] += dm;
+        }
+    } else {
+        for (int64_t j = 0; j < npre; j++) {
+            const int64_t q = j * np;
+            if (!mask[q]) continue;
+            real_t dm = pot_term(P, m[q], xpre[j]);
+            if (spre[j]) dm = dm + dep_term(P, m[q], ypost_i);
+            acc[q] += dm;
+        }
+    }
+}
+
 /* dm accumulation of one step (kernels.stdp.stdp_delta) on the touched rows and columns only:
  * dm_ij = [s_i] pot_ij + [s_j] dep_ij; the oracle's sum order (pot + dep) is kept. */
 static void stdp_accumulate(ctx_t *c, path_t *P) {
-    int64_t np = P->n_post, npre = P->n_pre;
+    int64_t np = P->n_post;
     const uint8_t *spre = c->s + c->soff[P->pre_pop], *spost = c->s + c->soff[P->post_pop];
     const real_t *xpre = c->M->x + c->soff[P->pre_pop];
     const real_t *ypost = c->M->y + c->yoff[P->post_pop];
     const int64_t *lpre = c->list + c->soff[P->pre_pop], *lpost = c->list + c->soff[P->post_pop];
-    /* columns of spiking pres: depression on non-spiking posts */
-    for (int64_t k = 0; k < c->nlist[P->pre_pop]; k++) {
+    /* columns of spiking pres: depression on non-spiking posts. Without depression (eta- = 0, not
+     * vogels: Diehl & Cook's post-only rule) every term is -0, which leaves acc unchanged, and an
+     * untouched synapse's epoch update is m + 0 = m: the pass is skipped. */
+#if defined(LS_FIXED)
+    const int dep_on = P->rule == RULE_VOGELS || P->i_eta_minus != 0;
+#else
+    const int dep_on = P->rule == RULE_VOGELS || (real_t)P->eta_minus != 0;
+#endif
+    for (int64_t k = 0; dep_on && k < c->nlist[P->pre_pop]; k++) {
         int64_t j = lpre[k];
         dep_column(P, P->m + j * np, P->acc + j * np, P->mask + j * np, spost, ypost, np);
         P->col_touched[j] = 1;
@@ -369,36 +439,44 @@ static void stdp_accumulate(ctx_t *c, path_t *P) {
     /* rows of spiking posts: potentiation (+ depression where the pre spiked too) */
     for (int64_t k = 0; k < c->nlist[P->post_pop]; k++) {
         int64_t i = lpost[k];
-        for (int64_t j = 0; j < npre; j++) {
-            int64_t q = j * np + i;
-            if (!P->mask[q]) continue;
-            real_t dm = pot_term(P, P->m[q], xpre[j]);
-            if (spre[j]) dm = dm + dep_term(P, P->m[q], ypost[i]);
-            P->acc[q] += dm;
-        }
+        pot_row(P, i, spre, xpre, ypost[i]);
         P->row_touched[i] = 1;
     }
 }
 
-/* end of a learning epoch (kernels.stdp.apply_epoch) on the touched synapses */
-static inline void apply_one(const path_t *P, int64_t q, int64_t flat, uint32_t key, int64_t fbits) {
+/* end of a learning epoch (kernels.stdp.apply_epoch) on the touched synapses: m <- clip(m + acc)
+ * (fixed: m + ((acc + r) >> F), r from stream STDP_ROUND + p at the oracle's flat index), acc <- 0.
+ * apply_row: the existing synapses of row i outside the touched columns (strided; constants in
+ * locals) */
+static void apply_row(const path_t *P, int64_t i, uint32_t key, int64_t fbits) {
+    const int64_t np = P->n_post, npre = P->n_pre;
+    real_t *restrict m = P->m + i, *restrict acc = P->acc + i;
+    const uint8_t *restrict mask = P->mask + i, *restrict ct = P->col_touched;
 #if defined(LS_FIXED)
-    int64_t r = (int64_t)(hash_idx(key, (uint32_t)flat) >> (32 - fbits));
-    int64_t step = (P->acc[q] + r) >> fbits;
-    int64_t nm = P->m[q] + step;
-    P->m[q] = CLIP(nm, P->i_m_min, P->i_m_max);
+    const int64_t lo = P->i_m_min, hi = P->i_m_max;
+    for (int64_t j = 0; j < npre; j++) {
+        const int64_t q = j * np;
+        if (ct[j] || !mask[q]) continue;
+        int64_t r = (int64_t)(hash_idx(key, (uint32_t)(i * npre + j)) >> (32 - fbits));
+        int64_t nw = m[q] + ((acc[q] + r) >> fbits);
+        m[q] = CLIP(nw, lo, hi);
+        acc[q] = 0;
+    }
 #else
-    (void)flat;
     (void)key;
     (void)fbits;
-    real_t nm = P->m[q] + P->acc[q];
-    real_t lo = (real_t)P->m_min, hi = (real_t)P->m_max;
-    P->m[q] = CLIP(nm, lo, hi);
+    const real_t lo = (real_t)P->m_min, hi = (real_t)P->m_max;
+    for (int64_t j = 0; j < npre; j++) {
+        const int64_t q = j * np;
+        if (ct[j] || !mask[q]) continue;
+        real_t nw = m[q] + acc[q];
+        m[q] = CLIP(nw, lo, hi);
+        acc[q] = 0;
+    }
 #endif
-    P->acc[q] = 0;
 }
 
-/* apply_one on the existing synapses of column j, branch-free (vectorised) */
+/* the same on the existing synapses of column j, branch-free (vectorised) */
 static void apply_column(const path_t *P, int64_t j, uint32_t key, int64_t fbits) {
     const int64_t np = P->n_post, npre = P->n_pre;
     real_t *restrict m = P->m + j * np, *restrict acc = P->acc + j * np;
@@ -440,8 +518,7 @@ static void stdp_apply(ctx_t *c, path_t *P, int p_index, uint64_t epoch) {
         if (P->col_touched[j]) apply_column(P, j, key, fbits);
     for (int64_t i = 0; i < np; i++) {
         if (!P->row_touched[i]) continue;
-        for (int64_t j = 0; j < npre; j++)
-            if (!P->col_touched[j] && P->mask[j * np + i]) apply_one(P, j * np + i, i * npre + j, key, fbits);
+        apply_row(P, i, key, fbits);
         P->row_touched[i] = 0;
     }
     memset(P->col_touched, 0, (size_t)npre);
@@ -704,6 +781,66 @@ static void decay_path(ctx_t *c, int p, int64_t K) {
     c->n_syn[p] = kept;
 }
 
+/* ---- per-image normalization (ReferenceSimulator._normalize) --------------------------------
+ * kernels.sleep.decay_block with normalize_consts: the linear neuron-target form with lam = 0
+ * (c = 1), K = 1, no noise, no floor, no pruning. Float: m <- m (1 + 1 (T0_i/T_i - 1)), the factor
+ * formed per row as the oracle forms it; fixed: A_i = (2^D T0_i) // T_i, m <- (A_i m + r) >> D with
+ * r from stream DECAY + p, counter t (the already advanced step counter), draw NORMALIZE_DRAW, at
+ * the oracle's flat index; T_i = 0 leaves the row unchanged. Then clip to [m_min, m_max]. It runs
+ * once per image slot on the dense (pre, post) matrix: row totals column by column, then one
+ * branch-free pass; absent synapses hold 0 and are left alone. */
+static void normalize_path(ctx_t *c, int p) {
+    member_t *M = c->M;
+    path_t *P = &M->path[p];
+    const int64_t np = P->n_post, npre = P->n_pre;
+    real_t *restrict f = c->norm_f;
+#if defined(LS_FIXED)
+    int64_t *restrict tot = c->norm_tot;
+    for (int64_t i = 0; i < np; i++) tot[i] = 0;
+    for (int64_t j = 0; j < npre; j++) {
+        const int64_t *restrict col = P->m + j * np;
+        for (int64_t i = 0; i < np; i++) tot[i] += col[i];
+    }
+    const int64_t D = M->decay_frac_bits, one = (int64_t)1 << D;
+    for (int64_t i = 0; i < np; i++) f[i] = tot[i] > 0 ? (one * P->row_total0[i]) / tot[i] : one;
+    const uint32_t key = key4((uint32_t)M->seed, STREAM_DECAY + (uint32_t)p, (uint64_t)M->counters[0],
+                              NORMALIZE_DRAW);
+    const int64_t lo = P->i_m_min, hi = P->i_m_max;
+    for (int64_t j = 0; j < npre; j++) {
+        int64_t *restrict m = P->m + j * np;
+        const uint8_t *restrict mask = P->mask + j * np;
+        for (int64_t i = 0; i < np; i++) {
+            int64_t r = (int64_t)(hash_idx(key, (uint32_t)(i * npre + j)) >> (32 - D));
+            int64_t nw = (f[i] * m[i] + r) >> D;
+            nw = CLIP(nw, lo, hi);
+            m[i] = mask[i] ? nw : m[i];
+        }
+    }
+#else
+    double *restrict tot = c->row_sum;
+    for (int64_t i = 0; i < np; i++) tot[i] = 0.0;
+    for (int64_t j = 0; j < npre; j++) {
+        const real_t *restrict col = P->m + j * np;
+        for (int64_t i = 0; i < np; i++) tot[i] += (double)col[i];
+    }
+    for (int64_t i = 0; i < np; i++) {
+        real_t tot_r = (real_t)tot[i];
+        real_t ratio = tot_r > 0 ? P->row_total0[i] / tot_r : (real_t)1;
+        f[i] = (real_t)1 + (ratio - (real_t)1); /* 1 + c (ratio - 1) with c = 1 */
+    }
+    const real_t lo = (real_t)P->m_min, hi = (real_t)P->m_max;
+    for (int64_t j = 0; j < npre; j++) {
+        real_t *restrict m = P->m + j * np;
+        const uint8_t *restrict mask = P->mask + j * np;
+        for (int64_t i = 0; i < np; i++) {
+            real_t nw = m[i] * f[i];
+            nw = CLIP(nw, lo, hi);
+            m[i] = mask[i] ? nw : m[i];
+        }
+    }
+#endif
+}
+
 static int wake_check(ctx_t *c) {
     member_t *M = c->M;
     if (M->tol <= 0.0) return 0;
@@ -807,7 +944,9 @@ static int ctx_init(ctx_t *c, member_t *M, call_t *C, int list_bits) {
     c->work = M->drive ? M->drive : (real_t *)calloc((size_t)(3 * M->ne + M->ni + 1), sizeof(real_t));
     c->row_sum = (double *)calloc((size_t)maxpost + 1, sizeof(double));
     c->row_log = (double *)calloc((size_t)maxpost + 1, sizeof(double));
-    int ok = c->s && c->list && c->work && c->row_sum && c->row_log;
+    c->norm_tot = (real_t *)calloc((size_t)maxpost + 1, sizeof(real_t));
+    c->norm_f = (real_t *)calloc((size_t)maxpost + 1, sizeof(real_t));
+    int ok = c->s && c->list && c->work && c->row_sum && c->row_log && c->norm_tot && c->norm_f;
     size_t max_syn = 1;
     for (int p = 0; p < 4; p++)
         if ((list_bits >> p & 1) && M->path[p].plastic
@@ -834,6 +973,8 @@ static void ctx_free(ctx_t *c) {
     if (!c->M->drive) free(c->work);
     free(c->row_sum);
     free(c->row_log);
+    free(c->norm_tot);
+    free(c->norm_f);
     free(c->syn_buf);
     for (int p = 0; p < 4; p++) {
         free(c->syn_i[p]);
@@ -842,20 +983,31 @@ static void ctx_free(ctx_t *c) {
 }
 
 /* ---- ReferenceSimulator.run for one member ------------------------------------------------- */
+/* Each image's slot is C->spi presentation steps and C->rest rest steps (input gate closed, not
+ * counted in C->counts); while learning, pathways with normalize are normalized after the slot's
+ * last step, before a sleep episode that starts at that wake step. */
 int64_t ls_run(member_t *M, call_t *C) {
     ctx_t c;
     C->n_eps = C->steps = C->sleep_steps = C->status = 0;
     int sleeping = M->sleeping && C->sleep_on;
+    int normalize = 0;
+    for (int p = 0; p < 4; p++)
+        if (C->learn && M->path[p].plastic && M->path[p].normalize) normalize = 1;
+    const int64_t slot = C->spi + (C->rest > 0 ? C->rest : 0);
     C->status = ctx_init(&c, M, C, sleeping ? 0xF : 0);
     for (int64_t im = 0; im < C->n_images && C->status == 0; im++) {
         const int64_t *thr = C->thr + im * M->nx;
         int64_t *cnt = C->counts + im * M->ne;
-        for (int64_t k = 0; k < C->spi; k++) {
-            if (step(&c, thr, 0, cnt)) {
+        for (int64_t k = 0; k < slot; k++) {
+            int present = k < C->spi;
+            if (step(&c, present ? thr : NULL, 0, present ? cnt : NULL)) {
                 C->status = -1;
                 break;
             }
             M->counters[1] += 1;
+            if (normalize && k == slot - 1)
+                for (int p = 0; p < 4; p++)
+                    if (M->path[p].plastic && M->path[p].normalize) normalize_path(&c, p);
             if (sleeping && M->counters[1] % M->period == 0) {
                 int r = sleep_episode(&c);
                 if (r) {
@@ -893,6 +1045,18 @@ int64_t ls_decay(member_t *M, int64_t p, int64_t K) {
     ctx_t c;
     int64_t status = ctx_init(&c, M, NULL, 1 << p);
     if (status == 0) decay_path(&c, (int)p, K);
+    ctx_free(&c);
+    return status;
+}
+
+/* ---- per-image normalization of plastic pathway p (ReferenceSimulator._normalize) -----------
+ * For the fused Lava model: call after the slot's last step (keys use M->counters[0], which must
+ * already count that step). */
+int64_t ls_normalize(member_t *M, int64_t p) {
+    if (p < 0 || p > 3 || !M->path[p].plastic) return -4;
+    ctx_t c;
+    int64_t status = ctx_init(&c, M, NULL, 0);
+    if (status == 0) normalize_path(&c, (int)p);
     ctx_free(&c);
     return status;
 }

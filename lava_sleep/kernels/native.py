@@ -50,6 +50,7 @@ NATIVE_FLAGS = ("-march=native",)
 MODES = {"float64": "-DLS_F64", "float32": "-DLS_F32", "fixed": "-DLS_FIXED"}
 POP_INDEX = {"X": 0, "E": 1, "I": 2}
 MU_MODES = {0.0: 0, 1.0: 1, 0.5: 2, 2.0: 3}
+RULES = {"stdp": 0, "vogels": 1, "diehl_cook": 2}
 
 _lock = threading.Lock()
 _libs: dict[str, ctypes.CDLL] = {}
@@ -170,6 +171,8 @@ def load(mode: str) -> ctypes.CDLL:
             lib.ls_step.argtypes = [ctypes.POINTER(MemberC), ctypes.POINTER(CallC), ctypes.c_int64]
             lib.ls_decay.restype = ctypes.c_int64
             lib.ls_decay.argtypes = [ctypes.POINTER(MemberC), ctypes.c_int64, ctypes.c_int64]
+            lib.ls_normalize.restype = ctypes.c_int64
+            lib.ls_normalize.argtypes = [ctypes.POINTER(MemberC), ctypes.c_int64]
             lib.ls_struct_size.restype = ctypes.c_int64
             lib.ls_struct_size.argtypes = [ctypes.c_int64]
             for which, mirror in enumerate((PathC, MemberC, CallC)):
@@ -209,6 +212,7 @@ class PathC(ctypes.Structure):
         + _fields("mu eta_plus eta_minus alpha m_min m_max m_floor static_target total0", _D)
         + _fields("i_eta_plus i_eta_minus i_alpha i_m_min i_m_max i_m_floor i_total0", _I)
         + _fields("m mask acc row_total0 b_tab row_touched col_touched", _P)
+        + [("normalize", _I)]
     )
 
 
@@ -226,6 +230,7 @@ class MemberC(ctypes.Structure):
         + _fields("tol decay_noise", _D)
         + _fields("c_tab lk_tab u v a pending x y counters drive", _P)
         + [("path", PathC * 4)]
+        + [("a_decay_every", _I)]
     )
 
 
@@ -239,6 +244,7 @@ class CallC(ctypes.Structure):
         + _fields("planned eps_i eps_tot", _P)
         + _fields("n_eps steps sleep_steps status", _I)
         + [("activity", _P)]  # NULL (a fresh CallC) = spike totals not counted
+        + [("rest", _I)]  # ls_run: rest steps after each image's spi presentation steps
     )
 
 
@@ -335,6 +341,7 @@ class NativeNetwork:
             s.dw_frac_bits, s.decay_frac_bits = fc.dw_frac_bits, fc.decay_frac_bits
         else:
             s.k_plus, s.k_minus = mi.k_plus, mi.k_minus
+        s.a_decay_every = p.neuron.a_decay_every
         s.t_epoch, s.learn_in_sleep = p.stdp.t_epoch, int(p.stdp.learn_in_sleep)
         sp = p.sleep
         s.sleeping, s.period, s.block = int(sp.fraction > 0), sp.period, sp.block
@@ -365,7 +372,8 @@ class NativeNetwork:
                 ps.shift, ps.i_m_min, ps.i_m_max, ps.i_m_floor = pf.shift, pf.m_min, pf.m_max, pf.m_floor
             if name in mi.rules:
                 rule, dc = mi.rules[name], mi.decay[name]
-                ps.rule = {"stdp": 0, "vogels": 1}[rule.rule]
+                ps.rule = RULES[rule.rule]
+                ps.normalize = int(pw.normalize)
                 ps.mu, ps.mu_mode = float(rule.mu), MU_MODES.get(float(rule.mu), 4)
                 if rule.fixed:
                     ps.i_eta_plus, ps.i_eta_minus, ps.i_alpha = rule.eta_plus, rule.eta_minus, rule.alpha
@@ -463,6 +471,13 @@ class NativeNetwork:
     def step(self, call: CallC, asleep: bool) -> None:
         """One network step (``ls_step``) with ``call``'s image, count row, learn flag, recording."""
         self._check(self.lib.ls_step(ctypes.byref(self.struct), ctypes.byref(call), int(asleep)), "step")
+
+    def normalize(self, name: str) -> None:
+        """Per-image normalization of plastic pathway ``name`` (``ls_normalize``), as the oracle
+        does after an image slot's last step while learning; keys use the step counter, which must
+        already count that step."""
+        self._check(self.lib.ls_normalize(ctypes.byref(self.struct), PATHWAY_NAMES.index(name)),
+                    f"normalization of {name}")
 
     def decay(self, name: str, k_steps: int) -> None:
         """Settle a sleep decay block of ``k_steps`` steps on plastic pathway ``name`` (``ls_decay``);

@@ -2,7 +2,9 @@
 
 * batch consistency: member b of a batch (own seed, own sleep settings) equals the same
   configuration simulated alone, exactly, in fixed point and float64, for both
-  implementations (the native one with two worker threads), with shared and per-member images;
+  implementations (the native one with two worker threads), with shared and per-member images,
+  also with all Diehl & Cook features on (rest, patterns, diehl_cook, normalization, slow
+  adaptation decay);
 * state_dict/load_state_dict continue a run exactly (also mid learning epoch);
 * the BatchSimulator contract (make_simulator dispatch, validation errors, progress, outputs);
 * CUDA (skipped without a CUDA device): bit-exact fixed point and spike-exact float64.
@@ -69,6 +71,27 @@ def test_batch_member_equals_member_alone(mode, dtype, impl, small_params, make_
     assert len({int(s) for s in outs[0].steps}) == 3
     for b in range(3):
         alone = TorchSimulator([params[b]], [seeds[b]], mode=mode, dtype=dtype, impl=impl)
+        _assert_member_equal(outs, b, _run_two_calls(alone, shared, per_member, member=b))
+        sa, sb = alone.state_dict(0), batch.state_dict(b)
+        for k in sa:
+            np.testing.assert_array_equal(sb[k], sa[k], err_msg=k)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("mode", ["fixed", "float"])
+def test_batch_member_equals_member_alone_all_features(mode, impl, features_params, make_images,
+                                                       torch_single_thread):
+    """The same with rest steps, connection patterns, diehl_cook, normalization and slow adaptation
+    decay on (tests/conftest.py features_params); the shared call is longer than one native slice."""
+    params, seeds = _members(features_params("linear"), mode)
+    nx = params[0].n_input
+    shared = make_images(10, nx, seed=1)
+    per_member = np.stack([make_images(3, nx, seed=10 + b) for b in range(3)])
+    batch = TorchSimulator(params, seeds, mode=mode, impl=impl, threads=2)
+    outs = _run_two_calls(batch, shared, per_member)
+    assert len({int(s) for s in outs[0].steps}) == 3
+    for b in range(3):
+        alone = TorchSimulator([params[b]], [seeds[b]], mode=mode, impl=impl)
         _assert_member_equal(outs, b, _run_two_calls(alone, shared, per_member, member=b))
         sa, sb = alone.state_dict(0), batch.state_dict(b)
         for k in sa:

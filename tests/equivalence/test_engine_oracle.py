@@ -9,7 +9,10 @@
   BLAS sums it, and libm's pow differs from NumPy's in the last bit);
 * float32: documented tolerance (see docs/engine.md): spike-event agreement (Jaccard) >= 0.95
   and weights within 1e-4 of the float32 oracle over the same >= 1,000 steps;
-* one paper-size network (225 inputs, 200 E, 50 I) in fixed point and float64.
+* one paper-size network (225 inputs, 200 E, 50 I) in fixed point and float64;
+* all Diehl & Cook features at once (rest steps, one_to_one / all_but_self masks, dense
+  diehl_cook X->E with per-image normalization, slow adaptation decay) with sleep, in fixed point
+  (bit-exact), float64 (spike-exact) and float32 (documented tolerance), learning on and off.
 """
 
 from __future__ import annotations
@@ -236,3 +239,88 @@ def test_paper_size_network_matches_oracle(mode, impl, make_images, oracle_cache
             np.testing.assert_array_equal(s[k], rs[k], err_msg=k)
         else:
             np.testing.assert_allclose(s[k], rs[k], rtol=0, atol=FLOAT64_WEIGHT_ATOL, err_msg=k)
+
+
+# -- all Diehl & Cook features at once -----------------------------------------------------------
+#: (images, learn) per run() call: the third call evaluates (learning off never normalizes)
+FEATURE_CALLS = ((12, True), (8, True), (3, False))
+
+
+def _feature_oracle(cache, params, mode, dtype, images):
+    key = ("features", mode, np.dtype(dtype).name)
+    if key not in cache:
+        ref = ReferenceSimulator(params, SEED, mode=mode, dtype=dtype)
+        outs, states, i0 = [], [], 0
+        for n, learn in FEATURE_CALLS:
+            outs.append(ref.run(images[i0:i0 + n], learn=learn, record_spikes=True))
+            states.append(ref.state_dict())
+            i0 += n
+        cache[key] = ref, outs, states
+    return cache[key]
+
+
+def _check_feature_coverage(params, ref, outs):
+    """The oracle run exercises what the case is for: rests with E activity but no input,
+    episodes starting inside presentations, inside rests and right after a normalization, moved
+    and normalized X->E weights, adaptation."""
+    spi, slot = params.input.steps_per_image, params.input.slot_steps
+    o = outs[0]
+    wake = ~o.spikes["asleep"]
+    x = o.spikes["X"][wake].reshape(-1, slot, params.n_input)
+    e = o.spikes["E"][wake].reshape(-1, slot, params.network.n_exc)
+    assert not x[:, spi:].any() and x[:, :spi].any()
+    assert e[:, spi:].any()  # rest spikes: counted in activity, not in counts
+    np.testing.assert_array_equal(o.counts, e[:, :spi].sum(1))
+    phase = {int(ep["wake_step"]) % slot for out in outs for ep in out.episodes}
+    assert 0 in phase and any(0 < r < spi for r in phase) and any(r > spi for r in phase)
+    m0 = ReferenceSimulator(params, SEED, mode=ref.mode).m["XE"]
+    assert not np.array_equal(ref.m["XE"], m0)
+    np.testing.assert_allclose(ref.m["XE"].sum(1), m0.sum(1), rtol=0.02)  # normalized every slot
+    assert ref.a.max() > 0
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize(("mode", "form"), [("fixed", "linear"), ("float", "log")])
+def test_all_model_features_match_oracle(mode, form, impl, features_params, make_images, oracle_cache,
+                                         torch_single_thread, assert_states_match):
+    """Rest steps, one_to_one / all_but_self masks, dense diehl_cook X->E with per-image
+    normalization (also E->E), a_decay_every > 1 and sleep, all at once: fixed bit-exact,
+    float64 spike-exact (weights within 1e-9)."""
+    params = features_params(form)
+    fixed = mode == "fixed"
+    images = make_images(sum(n for n, _ in FEATURE_CALLS), params.n_input, seed=2024)
+    ref, ref_outs, ref_states = _feature_oracle(oracle_cache, params, mode, np.int64 if fixed else np.float64,
+                                                images)
+    _check_feature_coverage(params, ref, ref_outs)
+    sim = TorchSimulator([params], [SEED], mode=mode, dtype="float64", impl=impl)
+    i0 = 0
+    for (n, learn), ro, rs in zip(FEATURE_CALLS, ref_outs, ref_states, strict=True):
+        out = sim.run(images[i0:i0 + n], learn=learn, record_spikes=True)
+        i0 += n
+        _spikes_equal(ro, out)
+        _episodes_equal(ro.episodes, out.episodes[0], exact=fixed)
+        s = sim.state_dict(0)
+        assert s.keys() == rs.keys()
+        assert_states_match(s, rs, atol=0 if fixed else FLOAT64_WEIGHT_ATOL)
+    if fixed:
+        for n, w in sim.weights(0).items():
+            np.testing.assert_array_equal(w, ref.signed_weights(n))
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_all_model_features_float32_within_documented_tolerance(impl, features_params, make_images,
+                                                                oracle_cache, torch_single_thread):
+    params = features_params("log")
+    images = make_images(sum(n for n, _ in FEATURE_CALLS), params.n_input, seed=2024)
+    ref, ref_outs, _ = _feature_oracle(oracle_cache, params, "float", np.float32, images)
+    sim = TorchSimulator([params], [SEED], mode="float", dtype="float32", impl=impl)
+    i0 = 0
+    for (n, learn), ro in zip(FEATURE_CALLS, ref_outs, strict=True):
+        o = sim.run(images[i0:i0 + n], learn=learn, record_spikes=True)
+        i0 += n
+        assert o.spikes[0]["E"].shape == ro.spikes["E"].shape
+        for pop in ("X", "E", "I"):
+            assert _jaccard(o.spikes[0][pop], ro.spikes[pop]) >= FLOAT32_JACCARD, pop
+    assert sim.state_dict(0)["m_XE"].dtype == np.float32
+    for n in ref.m:
+        np.testing.assert_allclose(sim.weights(0)[n], ref.signed_weights(n), rtol=0, atol=FLOAT32_WEIGHT_ATOL)

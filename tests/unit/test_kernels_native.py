@@ -98,3 +98,58 @@ def test_decay_rejects_what_it_cannot_settle(small_params):
         net.drives()
     with pytest.raises(ValueError, match="mode must be one of"):
         native.NativeNetwork(native.MemberConsts.from_reference(ref), "int8")
+
+
+@pytest.mark.parametrize("mode", ["fixed", "float64"])
+def test_rest_steps_and_normalize_equal_the_oracle(features_params, mode, assert_states_match):
+    """ls_step with the input gate closed (rest: no thresholds, no count row) and ls_normalize after
+    each image slot, interleaved with a sleep block, equal the oracle's _step and _normalize. X->E
+    runs Diehl & Cook's post-only rule (eta- = 0: the kernel skips the depression pass)."""
+    p = features_params("linear")
+    p = dataclasses.replace(p, network=p.network.with_pathway("XE", eta_minus=0.0))
+    fixed = mode == "fixed"
+    ref = ReferenceSimulator(p, 5, mode="fixed" if fixed else "float")
+    assert ref.normalized == ("XE", "EE")
+    net = native.NativeNetwork(native.MemberConsts.from_reference(ref), mode)
+    net.load_state_dict(ref.state_dict())
+    images = np.random.default_rng(3).integers(0, 256, size=(4, p.n_input), dtype=np.uint8)
+    thr_all = encode.input_thresholds(images, p.input.max_rate_hz, p.neuron.dt)
+    spi, slot = p.input.steps_per_image, p.input.slot_steps
+    count = np.zeros(p.network.n_exc, np.int64)
+    rec_x, rec_n, rec_asleep = (np.zeros(n, np.uint8) for n in (p.n_input, len(ref.u), 1))
+    call = native.CallC()
+    call.learn, call.rec_cap = 1, 1
+    call.rec_x, call.rec_n, call.rec_asleep = rec_x.ctypes.data, rec_n.ctypes.data, rec_asleep.ctypes.data
+    ref_count = np.zeros_like(count)
+    for img in range(len(images)):
+        thr = np.ascontiguousarray(thr_all[img])
+        for k in range(slot):
+            present = k < spi
+            s = ref._step(thr_all[img] if present else None, False, True, None)
+            ref.t += 1
+            ref.wake_t += 1
+            if present:
+                ref_count += s["E"]
+            call.thr = thr.ctypes.data if present else None
+            call.counts = count.ctypes.data if present else None
+            net.step(call, False)
+            assert np.array_equal(rec_x, s["X"]) and np.array_equal(rec_n, np.concatenate([s["E"], s["I"]]))
+            np.testing.assert_allclose(net.acc["XE"].T, ref.acc["XE"], rtol=0, atol=0 if fixed else 1e-12)
+        ref._normalize()
+        for name in ref.normalized:
+            net.normalize(name)
+        if img == 1:  # a sleep block after a normalization
+            for _ in range(7):
+                ref._step(None, True, True, None)
+                ref.t += 1
+                net.step(call, True)
+            ref._decay(7)
+            for name in p.network.plastic_pathways:
+                net.decay(name, 7)
+        assert_states_match(net.state_dict(), ref.state_dict(), atol=0 if fixed else 1e-9)
+    assert np.array_equal(count, ref_count) and count.sum() > 0
+    init = ReferenceSimulator(p, 5, mode=ref.mode)
+    assert not np.array_equal(ref.m["XE"], init.m["XE"])
+    assert net.consts.params.neuron.a_decay_every > 1 and ref.a.max() > 0
+    with pytest.raises(RuntimeError, match="native normalization of EI failed: bad arguments"):
+        net.normalize("EI")
