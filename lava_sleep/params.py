@@ -137,6 +137,9 @@ class NeuronParams:
             with (t + 1) % a_decay_every == 0), by the factor (1 - dt/tau_a)**a_decay_every, so
             slow time constants keep their value in fixed point, whose 12-bit keep factor
             cannot express 1 - 1e-7 per step. Range [1, 10**7]; 1 = every step.
+        freeze_adaptation: in runs with learning off (evaluation) the adaptation neither
+            grows nor decays, as Diehl & Cook fix their learned threshold theta at test time;
+            off (default), adaptation is a neuron property that always runs.
         delta_a: threshold increment per spike, mV. Range [0, 100].
         theta_min, theta_max: bounds of the effective threshold theta + a, mV;
             theta_min <= v_thresh <= theta_max.
@@ -157,6 +160,7 @@ class NeuronParams:
     tau_a: float = 100.0
     delta_a: float = 3.0
     a_decay_every: int = 1
+    freeze_adaptation: bool = False
     theta_min: float = -90.0
     theta_max: float = 0.0
     sigma_wake: float = 2.0
@@ -169,6 +173,7 @@ class NeuronParams:
             _check_range(self, name, self.dt, 1e4)
         _check_range(self, "tau_a", self.dt, 1e9)
         _check_range(self, "a_decay_every", 1, 10**7, integer=True)
+        _check_bool(self, "freeze_adaptation")
         _check_range(self, "r_m", 0, 1e4, lo_open=True)
         for name in ("v_rest", "v_reset", "v_thresh", "v_min", "v_max", "theta_min", "theta_max"):
             _check_range(self, name, -200, 200)
@@ -562,7 +567,32 @@ def quick() -> ModelParams:
     )
 
 
-PRESETS = {"paper": paper, "quick": quick}
+def competitive() -> ModelParams:
+    """A network that learns: Diehl & Cook's (2015) ingredients in this model.
+
+    15x15 inputs, 200 E, 200 I; X->E all-to-all and plastic (rule "diehl_cook"); E->I
+    one-to-one, I->E all-but-self (winner-take-all); no E->E; slow threshold homeostasis
+    (tau_a = 1e7 ms, small delta_a, decayed every 100,000 steps); 150 rest steps between
+    images; no wake noise. docs/competitive.md has the study behind the values.
+    """
+    return ModelParams(
+        input=InputParams(image_size=15, max_rate_hz=127.5, steps_per_image=350, rest_steps=150),
+        neuron=NeuronParams(tau_syn=5.0, tau_m=50.0, r_m=100.0, v_rest=-65.0, v_reset=-65.0,
+                            v_thresh=-52.0, v_min=-100.0, v_max=40.0, tau_a=1e7, delta_a=0.05,
+                            a_decay_every=100000, theta_min=-52.0, theta_max=0.0,
+                            sigma_wake=0.0, sigma_sleep=4.0),
+        network=NetworkParams(n_exc=200, n_inh=200, pathways=(
+            PathwayParams("XE", p=1.0, w_init=0.15, w_init_jitter=1.0, w_max=1.0, plastic=True,
+                          rule="diehl_cook", eta_plus=0.01, eta_minus=0.0001, mu=1.0, alpha=0.4),
+            PathwayParams("EE", p=0.0, w_init=0.0),
+            PathwayParams("EI", p=1.0, w_init=10.0, w_max=16.0, pattern="one_to_one"),
+            PathwayParams("IE", p=1.0, w_init=-3.0, w_max=16.0, pattern="all_but_self"),
+        )),
+        sleep=SleepParams(period=5000, target="neuron"),
+    )
+
+
+PRESETS = {"paper": paper, "quick": quick, "competitive": competitive}
 
 
 def preset(name: str) -> ModelParams:

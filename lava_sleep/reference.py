@@ -227,8 +227,9 @@ class ReferenceSimulator:
     def _step(self, thresholds, asleep: bool, learn: bool, rec):
         noise = self._noise(asleep)
         decay_a = neuron.adaptation_decays(self.t, self.params.neuron.a_decay_every)
+        adapt = neuron.adaptation_runs(learn, self.params.neuron.freeze_adaptation)
         self.u, self.v, self.a, s_n = neuron.neuron_step(self.u, self.v, self.a, self.pending,
-                                                         noise, self.nc, decay_a)
+                                                         noise, self.nc, decay_a, adapt)
         if asleep or thresholds is None:
             sx = np.zeros(self.n_x, dtype=bool)
         else:

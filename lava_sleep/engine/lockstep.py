@@ -186,7 +186,7 @@ class LockstepImpl:
         decay_a = bool(decay_a[0]) if (decay_a == decay_a[0]).all() else \
             torch.from_numpy(decay_a).to(self.dev)[:, None]
         self.u, self.v, self.a, s_n = neuron.neuron_step(self.u, self.v, self.a, self.pending, noise,
-                                                         self.nc, decay_a)
+                                                         self.nc, decay_a, plan["adapt"])
         rows = thr_t[h[6]] if thr_t.ndim == 2 else thr_t[self.barange, h[6]]
         sx = rng.bernoulli(h[2][:, None], self.pidx, rows) & present_t[:, None]
         s = {"X": sx, "E": s_n[:, : self.ne], "I": s_n[:, self.ne:]}
@@ -315,6 +315,7 @@ class LockstepImpl:
         spi = sim.params0.input.steps_per_image
         slot = sim.params0.input.slot_steps
         a_every = sim.params0.neuron.a_decay_every
+        adapt = neuron.adaptation_runs(learn, sim.params0.neuron.freeze_adaptation)
         thr_t = torch.from_numpy(np.ascontiguousarray(thr, dtype=np.int64)).to(self.dev)
         sp = [mi.params.sleep for mi in members]
         sleeping = np.array([sleep_on and s.fraction > 0 for s in sp])
@@ -352,6 +353,7 @@ class LockstepImpl:
             plan = {
                 "awake": awake, "present": awake & (in_img < spi), "asleep": asleep,
                 "active": active, "img": img, "decay_a": neuron.adaptation_decays(t, a_every),
+                "adapt": adapt,
                 "epoch_end": live & ((t + 1) % self.t_epoch == 0) & (self.dirty | active),
                 "block_end": block_end, "k": since + 1,
                 "rec_pos": np.where(live, steps, cap),

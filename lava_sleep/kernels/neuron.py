@@ -101,13 +101,23 @@ def adaptation_decays(t, every: int):
     return (t + 1) % every == 0
 
 
-def neuron_step(u, v, a, drive, noise, consts, decay_a=True):
+def adaptation_runs(learn: bool, freeze: bool) -> bool:
+    """Whether the adaptation changes in a run: always, unless frozen with learning off."""
+    return bool(learn) or not freeze
+
+
+def neuron_step(u, v, a, drive, noise, consts, decay_a=True, adapt=True):
     """One neuron step; returns (u, v, a, spikes(bool)). Float or fixed by ``consts`` type.
 
     ``decay_a``: whether the adaptation decays this step (bool, or a boolean array
     broadcasting against ``a`` for batched members); see :func:`adaptation_decays`.
+    ``adapt``: False freezes the adaptation (no increment, no decay): a run with learning
+    off under ``NeuronParams.freeze_adaptation`` (see :func:`adaptation_runs`).
     """
     xp = xp_of(v)
+    if not adapt:
+        u, v, _, s = neuron_step(u, v, a, drive, noise, consts, False, True)
+        return u, v, a, s
     if isinstance(consts, FixedConstants):
         u = xp.clip(decay12(u, consts.k_u) + drive, STATE_MIN, STATE_MAX)
         v = xp.clip(decay12(v, consts.k_v) + u + consts.bias + noise, consts.v_min, consts.v_max)
