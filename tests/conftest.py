@@ -36,9 +36,10 @@ def features_params(small_params):
     16 inputs, 16 E, 16 I (n_inh == n_exc, so EI can be ``one_to_one`` and IE ``all_but_self``);
     slots of 40 presentation + 15 rest steps at 1000 Hz; dense X->E (p = 1) with the
     ``diehl_cook`` rule (mu 1, x_tar 0.3) and per-image normalization, E->E normalized too; slow
-    adaptation decay (``a_decay_every`` 7, small delta_a); sleep with ``form`` and the neuron
-    target every 70 wake steps, so episodes start inside presentations and rests and, at wake
-    step 770 (image 14's end), right after a normalization.
+    adaptation decay (``a_decay_every`` 7, small delta_a), frozen in calls with learning off
+    (``freeze_adaptation``); sleep with ``form`` and the neuron target every 70 wake steps, so
+    episodes start inside presentations and rests and, at wake step 770 (image 14's end), right
+    after a normalization.
     """
 
     def make(form: str = "linear") -> P.ModelParams:
@@ -52,7 +53,8 @@ def features_params(small_params):
         return dataclasses.replace(
             base, network=net,
             input=dataclasses.replace(base.input, steps_per_image=40, rest_steps=15, max_rate_hz=1000.0),
-            neuron=dataclasses.replace(base.neuron, a_decay_every=7, delta_a=0.5, tau_a=500.0),
+            neuron=dataclasses.replace(base.neuron, a_decay_every=7, delta_a=0.5, tau_a=500.0,
+                                       freeze_adaptation=True),
             sleep=dataclasses.replace(base.sleep, fraction=0.3, period=70, form=form, target="neuron",
                                       block=7, tol=0.0, lam=0.999))
 

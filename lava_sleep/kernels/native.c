@@ -132,6 +132,7 @@ typedef struct {
                            * the step (the fused Lava model publishes them per pathway) */
     path_t path[4];       /* XE, EE, EI, IE */
     int64_t a_decay_every; /* the adaptation decays on global steps t with (t + 1) % a_decay_every == 0 */
+    int64_t freeze_adaptation; /* calls with learning off leave a unchanged (NeuronParams.freeze_adaptation) */
 } member_t;
 
 typedef struct {
@@ -186,11 +187,16 @@ static inline int64_t decay12(int64_t x, int64_t keep) {
 /* ---- neuron step (kernels.neuron.neuron_step + noise_from_int) ------------------------------
  * The adaptation decays only on steps with (t + 1) % a_decay_every == 0
  * (kernels.neuron.adaptation_decays); on the others the keep factor is the identity, exactly:
- * decay12(a, 4096) = a and a * 1.0 = a, so the loop is the same on every step. */
+ * decay12(a, 4096) = a and a * 1.0 = a, so the loop is the same on every step.
+ * A call with learning off under freeze_adaptation (kernels.neuron.adaptation_runs) keeps a as it
+ * is (no increment, no decay, no clip; the threshold test still uses it) with the same loop and
+ * identity constants: keep 4096 / 1.0, increment 0 / -0.0 (x + -0.0 = x for every x, -0.0 too)
+ * and unbounded clip limits. */
 static void neuron_update(ctx_t *c, int asleep) {
     member_t *M = c->M;
     uint64_t t = (uint64_t)M->counters[0];
     const int decay_a = M->a_decay_every <= 1 || (t + 1) % (uint64_t)M->a_decay_every == 0;
+    const int adapt = c->C->learn || !M->freeze_adaptation;
     uint32_t k1 = key4((uint32_t)M->seed, STREAM_NOISE, t, 0);
     uint32_t k2 = key4((uint32_t)M->seed, STREAM_NOISE, t, 1);
     const int64_t nn = c->nn;
@@ -200,9 +206,10 @@ static void neuron_update(ctx_t *c, int asleep) {
     /* constants in locals: loops over struct fields would not vectorize (possible aliasing) */
 #if defined(LS_FIXED)
     const int64_t sigma = asleep ? M->i_sigma_sleep : M->i_sigma_wake;
-    const int64_t k_u = M->i_k_u, k_v = M->i_k_v, k_a = decay_a ? M->i_k_a : 4096, bias = M->i_bias;
+    const int64_t k_u = M->i_k_u, k_v = M->i_k_v, k_a = adapt && decay_a ? M->i_k_a : 4096, bias = M->i_bias;
     const int64_t v_min = M->i_v_min, v_max = M->i_v_max, v_th = M->i_v_thresh, v_reset = M->i_v_reset;
-    const int64_t d_a = M->i_delta_a, a_min = M->i_a_min, a_max = M->i_a_max;
+    const int64_t d_a = adapt ? M->i_delta_a : 0;
+    const int64_t a_min = adapt ? M->i_a_min : INT64_MIN, a_max = adapt ? M->i_a_max : INT64_MAX;
     for (int64_t n = 0; n < nn; n++) {
         int64_t noise = (normal_int(k1, k2, (uint32_t)n) * sigma) >> NOISE_SHIFT;
         int64_t uu = decay12(u[n], k_u) + d[n];
@@ -219,9 +226,10 @@ static void neuron_update(ctx_t *c, int asleep) {
 #else
     const real_t nm = asleep ? c->noise_sleep : c->noise_wake;
     const real_t k_u = c->k_u, gain = c->gain, k_v = c->k_v, bias = c->bias;
-    const real_t k_a = decay_a ? c->k_a : (real_t)1;
+    const real_t k_a = adapt && decay_a ? c->k_a : (real_t)1;
     const real_t v_min = c->v_min, v_max = c->v_max, v_th = c->v_thresh, v_reset = c->v_reset;
-    const real_t d_a = c->delta_a, a_min = c->a_min, a_max = c->a_max;
+    const real_t d_a = adapt ? c->delta_a : (real_t)-0.0;
+    const real_t a_min = adapt ? c->a_min : (real_t)-INFINITY, a_max = adapt ? c->a_max : (real_t)INFINITY;
     for (int64_t n = 0; n < nn; n++) {
         real_t noise = (real_t)normal_int(k1, k2, (uint32_t)n) * nm;
         real_t uu = u[n] * k_u + d[n] * gain;

@@ -231,6 +231,7 @@ class MemberC(ctypes.Structure):
         + _fields("c_tab lk_tab u v a pending x y counters drive", _P)
         + [("path", PathC * 4)]
         + [("a_decay_every", _I)]
+        + [("freeze_adaptation", _I)]  # calls with learn = 0 leave the adaptation unchanged
     )
 
 
@@ -341,7 +342,7 @@ class NativeNetwork:
             s.dw_frac_bits, s.decay_frac_bits = fc.dw_frac_bits, fc.decay_frac_bits
         else:
             s.k_plus, s.k_minus = mi.k_plus, mi.k_minus
-        s.a_decay_every = p.neuron.a_decay_every
+        s.a_decay_every, s.freeze_adaptation = p.neuron.a_decay_every, int(p.neuron.freeze_adaptation)
         s.t_epoch, s.learn_in_sleep = p.stdp.t_epoch, int(p.stdp.learn_in_sleep)
         sp = p.sleep
         s.sleeping, s.period, s.block = int(sp.fraction > 0), sp.period, sp.block

@@ -33,7 +33,8 @@ plastic synapse; the values are identical).
 
 The compiled step covers rest steps (a zero threshold row and no count row), the slow
 adaptation decay (the keep factor is set to 1 on steps without a decay: ``a * 1.0`` and the
-12-bit ``decay12(a, 4096)`` are exact) and the per-image normalization (run in NumPy on the
+12-bit ``decay12(a, 4096)`` are exact), the frozen adaptation of ``freeze_adaptation`` (the
+kernel reads the call's learn flag) and the per-image normalization (run in NumPy on the
 kernel's weights, between two ``ls_step`` calls); :func:`resolve_fused_kernel` checks that the
 kernel takes the network's constants (e.g. its STDP rules) and otherwise picks the NumPy step
 ("auto") or refuses ("native").
@@ -413,7 +414,7 @@ class AbstractEINetworkFusedModel(PyAsyncProcessModel):
         # 3. neurons (drive of step t-1; E sums XE, EE, IE in the InPort's order)
         ab = st.a_buff
         drive = np.concatenate([ab["XE"] + ab["EE"] + ab["IE"], ab["EI"]])
-        st.u, st.v, st.a, s_n = self.lif.step(st.u, st.v, st.a, drive, t, asleep)
+        st.u, st.v, st.a, s_n = self.lif.step(st.u, st.v, st.a, drive, t, asleep, self.learn)
         if not asleep and not rest:  # presentation steps only
             st.count += s_n[:self.n_e]
         # 4. propagation with the weights before learning

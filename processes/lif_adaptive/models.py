@@ -30,6 +30,7 @@ from lava_sleep.processes.lif_adaptive.process import AdaptiveLIF
 from lava_sleep.processes.sleep_controller.process import (
     CTRL_ASLEEP,
     CTRL_IMAGE_END,
+    CTRL_LEARN,
     CTRL_RECORD,
     CTRL_REST,
 )
@@ -52,6 +53,7 @@ class LifCore:
         self.consts = to_fixed(params) if fixed else neuron_k.neuron_consts_float(params)
         self.dtype = np.int64 if fixed else np.float64
         self.a_decay_every = params.neuron.a_decay_every
+        self.freeze_adaptation = params.neuron.freeze_adaptation
         self.seed = int(seed)
         self.n = n
         self.index = np.arange(index_offset, index_offset + n, dtype=np.int64)
@@ -82,14 +84,16 @@ class LifCore:
             self._noise[bool(asleep)] = block
         return block[t - self._z0]
 
-    def step(self, u, v, a, drive, t: int, asleep: bool):
+    def step(self, u, v, a, drive, t: int, asleep: bool, learn: bool = True):
         """One step at global step t; returns (u, v, a, spikes). The adaptation decays only when
-        ``(t + 1) % a_decay_every == 0``."""
+        ``(t + 1) % a_decay_every == 0``; with learning off (``learn``: the run's learn flag) under
+        ``freeze_adaptation`` it is left unchanged."""
         noise = self.noise(t, asleep)
         if self.fixed and drive.dtype != np.int64:
             drive = drive.astype(np.int64)
         decay_a = neuron_k.adaptation_decays(t, self.a_decay_every)
-        return neuron_k.neuron_step(u, v, a, drive, noise, self.consts, decay_a)
+        adapt = neuron_k.adaptation_runs(learn, self.freeze_adaptation)
+        return neuron_k.neuron_step(u, v, a, drive, noise, self.consts, decay_a, adapt)
 
 
 class AbstractAdaptiveLifModel(PyLoihiProcessModel):
@@ -114,7 +118,8 @@ class AbstractAdaptiveLifModel(PyLoihiProcessModel):
         drive = self.a_in.recv()
         asleep = bool(ctrl[CTRL_ASLEEP])
         t = self.t0 + self.time_step - 1
-        self.u, self.v, self.a, s = self.core.step(self.u, self.v, self.a, drive, t, asleep)
+        self.u, self.v, self.a, s = self.core.step(self.u, self.v, self.a, drive, t, asleep,
+                                                   bool(ctrl[CTRL_LEARN]))
         self.s_out.send(s)
         if not asleep and not ctrl[CTRL_REST]:  # presentation steps only
             self.count += s

@@ -29,6 +29,9 @@ with ``sigma = sigma_sleep`` while the controller's ``asleep`` bit is set and
 :func:`lava_sleep.kernels.neuron.neuron_step` with NeuronConstsFloat or
 FixedConstants (lava_sleep.fixed). With adaptation and noise off and
 ``v_reset = v_rest`` the fixed model equals Lava's ``PyLifModelBitAcc``.
+
+With ``freeze_adaptation`` on, ``a`` stays as it is on every step while the controller's
+``learn`` bit is off (evaluation: no increment, no decay, no clip).
 """
 
 from __future__ import annotations

@@ -15,8 +15,9 @@ that have Loihi 2 implementations in Intel's lava-loihi extension:
 
 Approximations compared with lava_sleep's own models (documented in docs/lava.md):
 
-* no threshold adaptation, no membrane noise, no v clamp; reset to v_rest
-  (Lava's LIF resets to 0) instead of v_reset;
+* no threshold adaptation (``a_decay_every`` and ``freeze_adaptation`` act on nothing; the
+  variant always learns), no membrane noise, no v clamp; reset to v_rest (Lava's LIF resets to
+  0) instead of v_reset;
 * learning coefficients are powers of two (``float_to_literal``: eta 0.01 becomes
   2**-7 = 0.0078), no soft bounds (mu = 0 only), no Vogels rule;
 * Lava's learning engine evaluates the rule once per epoch from its own trace

@@ -4,7 +4,7 @@
   configuration simulated alone, exactly, in fixed point and float64, for both
   implementations (the native one with two worker threads), with shared and per-member images,
   also with all Diehl & Cook features on (rest, patterns, diehl_cook, normalization, slow
-  adaptation decay);
+  adaptation decay, adaptation frozen in an evaluation call);
 * state_dict/load_state_dict continue a run exactly (also mid learning epoch);
 * the BatchSimulator contract (make_simulator dispatch, validation errors, progress, outputs);
 * CUDA (skipped without a CUDA device): bit-exact fixed point and spike-exact float64.
@@ -43,10 +43,11 @@ def _members(base, mode):
     return params, [3, 4, 9]
 
 
-def _run_two_calls(sim, shared, per_member, member=None):
-    """A call on shared images then one on per-member images (member b's slice when alone)."""
+def _run_two_calls(sim, shared, per_member, member=None, learn2=True):
+    """A call on shared images then one on per-member images (member b's slice when alone),
+    the second with learning ``learn2``."""
     out1 = sim.run(shared, record_spikes=True)
-    out2 = sim.run(per_member if member is None else per_member[member], record_spikes=True)
+    out2 = sim.run(per_member if member is None else per_member[member], learn=learn2, record_spikes=True)
     return out1, out2
 
 
@@ -82,17 +83,18 @@ def test_batch_member_equals_member_alone(mode, dtype, impl, small_params, make_
 def test_batch_member_equals_member_alone_all_features(mode, impl, features_params, make_images,
                                                        torch_single_thread):
     """The same with rest steps, connection patterns, diehl_cook, normalization and slow adaptation
-    decay on (tests/conftest.py features_params); the shared call is longer than one native slice."""
+    decay on (tests/conftest.py features_params); the shared call is longer than one native slice,
+    and the per-member call evaluates (learning off: adaptation frozen)."""
     params, seeds = _members(features_params("linear"), mode)
     nx = params[0].n_input
     shared = make_images(10, nx, seed=1)
     per_member = np.stack([make_images(3, nx, seed=10 + b) for b in range(3)])
     batch = TorchSimulator(params, seeds, mode=mode, impl=impl, threads=2)
-    outs = _run_two_calls(batch, shared, per_member)
+    outs = _run_two_calls(batch, shared, per_member, learn2=False)
     assert len({int(s) for s in outs[0].steps}) == 3
     for b in range(3):
         alone = TorchSimulator([params[b]], [seeds[b]], mode=mode, impl=impl)
-        _assert_member_equal(outs, b, _run_two_calls(alone, shared, per_member, member=b))
+        _assert_member_equal(outs, b, _run_two_calls(alone, shared, per_member, member=b, learn2=False))
         sa, sb = alone.state_dict(0), batch.state_dict(b)
         for k in sa:
             np.testing.assert_array_equal(sb[k], sa[k], err_msg=k)

@@ -11,8 +11,9 @@
   and weights within 1e-4 of the float32 oracle over the same >= 1,000 steps;
 * one paper-size network (225 inputs, 200 E, 50 I) in fixed point and float64;
 * all Diehl & Cook features at once (rest steps, one_to_one / all_but_self masks, dense
-  diehl_cook X->E with per-image normalization, slow adaptation decay) with sleep, in fixed point
-  (bit-exact), float64 (spike-exact) and float32 (documented tolerance), learning on and off.
+  diehl_cook X->E with per-image normalization, slow adaptation decay, adaptation frozen with
+  learning off) with sleep, in fixed point (bit-exact), float64 (spike-exact) and float32
+  (documented tolerance), learning on and off.
 """
 
 from __future__ import annotations
@@ -242,7 +243,8 @@ def test_paper_size_network_matches_oracle(mode, impl, make_images, oracle_cache
 
 
 # -- all Diehl & Cook features at once -----------------------------------------------------------
-#: (images, learn) per run() call: the third call evaluates (learning off never normalizes)
+#: (images, learn) per run() call: the third call evaluates (learning off never normalizes; the
+#: adaptation is frozen, features_params has freeze_adaptation on)
 FEATURE_CALLS = ((12, True), (8, True), (3, False))
 
 
@@ -259,10 +261,11 @@ def _feature_oracle(cache, params, mode, dtype, images):
     return cache[key]
 
 
-def _check_feature_coverage(params, ref, outs):
+def _check_feature_coverage(params, ref, outs, states):
     """The oracle run exercises what the case is for: rests with E activity but no input,
     episodes starting inside presentations, inside rests and right after a normalization, moved
-    and normalized X->E weights, adaptation."""
+    and normalized X->E weights, adaptation, frozen in the evaluation call (which spikes, also
+    asleep) and moving in the learning calls."""
     spi, slot = params.input.steps_per_image, params.input.slot_steps
     o = outs[0]
     wake = ~o.spikes["asleep"]
@@ -277,6 +280,11 @@ def _check_feature_coverage(params, ref, outs):
     assert not np.array_equal(ref.m["XE"], m0)
     np.testing.assert_allclose(ref.m["XE"].sum(1), m0.sum(1), rtol=0.02)  # normalized every slot
     assert ref.a.max() > 0
+    assert params.neuron.freeze_adaptation and [learn for _, learn in FEATURE_CALLS] == [True, True, False]
+    assert not np.array_equal(states[1]["a"], states[0]["a"])  # learning call: a moves
+    np.testing.assert_array_equal(states[2]["a"], states[1]["a"])  # evaluation call: frozen
+    ev = outs[2].spikes
+    assert ev["E"][~ev["asleep"]].any() and ev["E"][ev["asleep"]].any()
 
 
 @pytest.mark.parametrize("impl", IMPLS)
@@ -284,14 +292,14 @@ def _check_feature_coverage(params, ref, outs):
 def test_all_model_features_match_oracle(mode, form, impl, features_params, make_images, oracle_cache,
                                          torch_single_thread, assert_states_match):
     """Rest steps, one_to_one / all_but_self masks, dense diehl_cook X->E with per-image
-    normalization (also E->E), a_decay_every > 1 and sleep, all at once: fixed bit-exact,
-    float64 spike-exact (weights within 1e-9)."""
+    normalization (also E->E), a_decay_every > 1, adaptation frozen in the evaluation call and
+    sleep, all at once: fixed bit-exact, float64 spike-exact (weights within 1e-9)."""
     params = features_params(form)
     fixed = mode == "fixed"
     images = make_images(sum(n for n, _ in FEATURE_CALLS), params.n_input, seed=2024)
     ref, ref_outs, ref_states = _feature_oracle(oracle_cache, params, mode, np.int64 if fixed else np.float64,
                                                 images)
-    _check_feature_coverage(params, ref, ref_outs)
+    _check_feature_coverage(params, ref, ref_outs, ref_states)
     sim = TorchSimulator([params], [SEED], mode=mode, dtype="float64", impl=impl)
     i0 = 0
     for (n, learn), ro, rs in zip(FEATURE_CALLS, ref_outs, ref_states, strict=True):

@@ -41,9 +41,10 @@ def features_params(mode: str = "float", rule: str = "diehl_cook") -> P.ModelPar
     16 inputs, 10 E, 10 I (n_inh == n_exc: EI ``one_to_one``, IE ``all_but_self``); image slots
     of 20 presentation + 10 rest steps; X->E with ``rule`` (default ``diehl_cook``, mu 1,
     x_tar 0.3) and per-image normalization, E->E stdp; slow adaptation decay (``a_decay_every``
-    7, delta_a 0.5); sleep every 25 wake steps (fraction 0.3, blocks of 5), so over 5 images
-    (150 wake steps, 64 sleep steps) episodes start in a presentation, in a rest (wake step 25),
-    at an image end (50) and right after a normalization (150, the last slot's end).
+    7, delta_a 0.5), frozen in runs with learning off (``freeze_adaptation``); sleep every 25 wake
+    steps (fraction 0.3, blocks of 5), so over 5 images (150 wake steps, 64 sleep steps) episodes
+    start in a presentation, in a rest (wake step 25), at an image end (50) and right after a
+    normalization (150, the last slot's end).
     """
     net = P.NetworkParams(n_exc=10, n_inh=10)
     net = net.with_pathway("XE", p=0.6, w_init=1.2, w_max=1.5, w_init_jitter=0.3, eta_plus=0.05,
@@ -53,7 +54,8 @@ def features_params(mode: str = "float", rule: str = "diehl_cook") -> P.ModelPar
     net = net.with_pathway("IE", pattern="all_but_self", w_init=-0.3)
     return P.ModelParams(
         input=P.InputParams(image_size=4, steps_per_image=20, rest_steps=10, max_rate_hz=400.0),
-        neuron=P.NeuronParams(sigma_wake=4.0, sigma_sleep=6.0, delta_a=0.5, tau_a=200.0, a_decay_every=7),
+        neuron=P.NeuronParams(sigma_wake=4.0, sigma_sleep=6.0, delta_a=0.5, tau_a=200.0, a_decay_every=7,
+                              freeze_adaptation=True),
         network=net,
         sleep=P.SleepParams(fraction=0.3, period=25, lam=0.99, block=5, tol=0.0,
                             form="linear" if mode == "fixed" else "log"),
@@ -75,16 +77,33 @@ def run_oracle(p: P.ModelParams, seed: int, mode: str, images: np.ndarray, **kw)
     return out, sim.state_dict()
 
 
-def run_lava(p: P.ModelParams, seed: int, mode: str, model: str, image_calls, fused_kernel="auto", **kw):
-    """Run a LavaSimulator over a list of image batches (one run() each); always closes it.
+def run_oracle_calls(p: P.ModelParams, seed: int, mode: str, calls):
+    """The oracle over ``calls``, a list of (images, learn) (one run() each).
+
+    Returns (list of RunOutput, list of state_dict after each call).
+    """
+    sim = ReferenceSimulator(p, seed, mode=mode)
+    outs, states = [], []
+    for imgs, learn in calls:
+        outs.append(sim.run(imgs, learn=learn, record_spikes=True))
+        states.append(sim.state_dict())
+    return outs, states
+
+
+def run_lava(p: P.ModelParams, seed: int, mode: str, model: str, image_calls, fused_kernel="auto",
+             learns=None, **kw):
+    """Run a LavaSimulator over a list of image batches (one run() each, with learning
+    ``learns[i]`` when given); always closes it.
 
     Returns (list of RunOutput, state_dict after the last call).
     """
     from lava_sleep.lava_backend import LavaSimulator
 
+    learns = learns or [kw.pop("learn", True)] * len(image_calls)
     sim = LavaSimulator(p, seed, mode=mode, model=model, fused_kernel=fused_kernel)
     try:
-        outs = [sim.run_one(imgs, record_spikes=True, **kw) for imgs in image_calls]
+        outs = [sim.run_one(imgs, learn=learn, record_spikes=True, **kw)
+                for imgs, learn in zip(image_calls, learns, strict=True)]
         return outs, sim.state_dict()
     finally:
         sim.close()

@@ -19,7 +19,9 @@ presented to Lava in two run() calls (state must carry over).
 The Diehl & Cook features (rest steps, one_to_one / all_but_self patterns, the diehl_cook
 rule, per-image normalization, slow adaptation decay) all at once, with sleep episodes that
 start in a rest and right after a normalization (``features_params``: 5 images, 214 steps in
-two run() calls): graph and fused (NumPy step) models against the oracle with the same
+two run() calls), then an evaluation call with learning off and the adaptation frozen
+(``freeze_adaptation``; 2 images, sleep included): graph and fused (NumPy step) models against
+the oracle with the same
 exactness (fixed every value, float spikes and counts identical, state within 1e-9), and the
 fused model's compiled step too (with XE on "stdp" while the kernel does not know
 "diehl_cook", after checking that it refuses the rule in one line).
@@ -38,6 +40,7 @@ from lava_helpers import (
     features_params,
     run_lava,
     run_oracle,
+    run_oracle_calls,
 )
 
 from lava_sleep.network import build_network
@@ -172,39 +175,49 @@ def test_every_pathway_plastic_fixed(images, assert_states_match):
 
 
 # -- the Diehl & Cook features at once ----------------------------------------------------------
-FEATURE_IMAGES = 5
+FEATURE_IMAGES = 5  # learning on; then EVAL_IMAGES with learning off (adaptation frozen)
+EVAL_IMAGES = 2
 
 
 def _features(mode, images, p=None):
-    """(params, oracle RunOutput, oracle state) of the features scenario."""
+    """(params, oracle RunOutputs, oracle states) of the features scenario: one call learning
+    over FEATURE_IMAGES images, then one evaluating EVAL_IMAGES (state after each)."""
     p = p or features_params(mode)
-    out, state = run_oracle(p, SEED, mode, images[:FEATURE_IMAGES])
-    return p, out, state
+    n = FEATURE_IMAGES
+    outs, states = run_oracle_calls(p, SEED, mode, [(images[:n], True), (images[n:n + EVAL_IMAGES], False)])
+    return p, outs, states
 
 
 def _run_features(p, mode, model, images, kernel="auto"):
-    imgs = images[:FEATURE_IMAGES]
-    return run_lava(p, SEED, mode, model, [imgs[:2], imgs[2:]], fused_kernel=kernel)
+    """Lava over the same images in three calls: 2 + 3 learning, then the evaluation."""
+    imgs, n = images, FEATURE_IMAGES
+    return run_lava(p, SEED, mode, model, [imgs[:2], imgs[2:n], imgs[n:n + EVAL_IMAGES]],
+                    fused_kernel=kernel, learns=[True, True, False])
 
 
-def _assert_matches_oracle(outs, state, oracle_out, oracle_state, exact, assert_states_match):
+def _assert_matches_oracle(outs, state, oracle_outs, oracle_states, exact, assert_states_match):
     spikes = concat_spikes(outs)
+    oracle_spikes = concat_spikes(oracle_outs)
     for k in ("X", "E", "I", "asleep"):
-        assert np.array_equal(spikes[k], oracle_out.spikes[k]), k
-    assert np.array_equal(np.concatenate([o.counts for o in outs]), oracle_out.counts)
-    assert sum(o.steps for o in outs) == oracle_out.steps
-    assert sum(o.sleep_steps for o in outs) == oracle_out.sleep_steps
-    _compare_episodes(_episodes(outs), oracle_out.episodes, rel=0 if exact else 1e-12)
+        assert np.array_equal(spikes[k], oracle_spikes[k]), k
+    assert np.array_equal(np.concatenate([o.counts for o in outs]),
+                          np.concatenate([o.counts for o in oracle_outs]))
+    assert sum(o.steps for o in outs) == sum(o.steps for o in oracle_outs)
+    assert sum(o.sleep_steps for o in outs) == sum(o.sleep_steps for o in oracle_outs)
+    _compare_episodes(_episodes(outs), _episodes(oracle_outs), rel=0 if exact else 1e-12)
     # every key the Lava model tracks (fixed: bit for bit)
-    assert_states_match(oracle_state, state, atol=0 if exact else 1e-9)
+    assert_states_match(oracle_states[-1], state, atol=0 if exact else 1e-9)
 
 
 @pytest.mark.parametrize("mode", ["float", "fixed"])
 def test_features_scenario_is_meaningful(mode, images):
     """The oracle run exercises every feature: rest steps without input but with E spikes (not
     counted), sleep triggered in a rest and at a slot end, and each of diehl_cook, normalization
-    and the slow adaptation decay changes the result."""
-    p, out, state = _features(mode, images)
+    and the slow adaptation decay changes the result; the evaluation call (awake and asleep)
+    spikes with the adaptation frozen, which moves in the learning call and would move without
+    freeze_adaptation."""
+    p, outs, states = _features(mode, images)
+    out, state = outs[0], states[0]
     spi, slot = p.input.steps_per_image, p.input.slot_steps
     assert [e["wake_step"] for e in out.episodes] == [25, 50, 75, 100, 125, 150]
     assert out.sleep_steps == 64 and out.steps == FEATURE_IMAGES * slot + 64
@@ -226,15 +239,25 @@ def test_features_scenario_is_meaningful(mode, images):
         other = run_oracle(q, SEED, mode, images[:FEATURE_IMAGES])[1]
         key = "a" if what == "a_decay_every" else "m_XE"
         assert not np.array_equal(other[key], state[key]), what
+    # frozen adaptation: a moves while learning (from 0), not in the evaluation call, which spikes
+    ev = outs[1]
+    assert p.neuron.freeze_adaptation and state["a"].any()
+    assert np.array_equal(states[1]["a"], state["a"])
+    assert [e["wake_step"] for e in ev.episodes] == [175, 200]
+    assert ev.spikes["E"][~ev.spikes["asleep"]].sum() > 0 and ev.spikes["E"][ev.spikes["asleep"]].sum() > 0
+    q = dataclasses.replace(p, neuron=dataclasses.replace(p.neuron, freeze_adaptation=False))
+    n = FEATURE_IMAGES
+    moving = run_oracle_calls(q, SEED, mode, [(images[:n], True), (images[n:n + EVAL_IMAGES], False)])[1]
+    assert np.array_equal(moving[0]["a"], state["a"]) and not np.array_equal(moving[1]["a"], state["a"])
 
 
 @pytest.mark.timeout(LAVA_TIMEOUT)
 @pytest.mark.parametrize(("model", "kernel"), [("graph", "auto"), ("fused", "numpy")])
 @pytest.mark.parametrize("mode", ["float", "fixed"])
 def test_features_match_oracle(mode, model, kernel, images, assert_states_match):
-    p, oracle_out, oracle_state = _features(mode, images)
+    p, oracle_outs, oracle_states = _features(mode, images)
     outs, state = _run_features(p, mode, model, images, kernel)
-    _assert_matches_oracle(outs, state, oracle_out, oracle_state, mode == "fixed", assert_states_match)
+    _assert_matches_oracle(outs, state, oracle_outs, oracle_states, mode == "fixed", assert_states_match)
     if model == "fused":  # every population trace, as the oracle
         assert {"x_X", "x_E", "x_I", "y_E", "y_I"} <= set(state)
 
@@ -242,7 +265,8 @@ def test_features_match_oracle(mode, model, kernel, images, assert_states_match)
 @pytest.mark.timeout(LAVA_TIMEOUT)
 @pytest.mark.parametrize("mode", ["float", "fixed"])
 def test_features_fused_compiled_step(mode, images, assert_states_match):
-    """The compiled step with rest steps, slow adaptation decay and normalization (and the
+    """The compiled step with rest steps, slow adaptation decay, the frozen adaptation of the
+    evaluation call and normalization (and the
     diehl_cook rule where the kernel knows it; otherwise explicit "native" is refused in one
     line, "auto" picks the NumPy step, and XE runs "stdp" here)."""
     from lava_sleep.kernels import native
@@ -260,6 +284,6 @@ def test_features_fused_compiled_step(mode, images, assert_states_match):
         with LavaSimulator(p, SEED, mode=mode, model="fused", fused_kernel="auto") as sim:
             assert sim.fused_kernel == "numpy"
         p = features_params(mode, rule="stdp")
-    p, oracle_out, oracle_state = _features(mode, images, p)
+    p, oracle_outs, oracle_states = _features(mode, images, p)
     outs, state = _run_features(p, mode, "fused", images, "native")
-    _assert_matches_oracle(outs, state, oracle_out, oracle_state, mode == "fixed", assert_states_match)
+    _assert_matches_oracle(outs, state, oracle_outs, oracle_states, mode == "fixed", assert_states_match)

@@ -104,7 +104,9 @@ def test_decay_rejects_what_it_cannot_settle(small_params):
 def test_rest_steps_and_normalize_equal_the_oracle(features_params, mode, assert_states_match):
     """ls_step with the input gate closed (rest: no thresholds, no count row) and ls_normalize after
     each image slot, interleaved with a sleep block, equal the oracle's _step and _normalize. X->E
-    runs Diehl & Cook's post-only rule (eta- = 0: the kernel skips the depression pass)."""
+    runs Diehl & Cook's post-only rule (eta- = 0: the kernel skips the depression pass). A last
+    image (and sleep block) with learning off (call.learn = 0) keeps the adaptation frozen
+    (freeze_adaptation), as the oracle's _step with learn=False."""
     p = features_params("linear")
     p = dataclasses.replace(p, network=p.network.with_pathway("XE", eta_minus=0.0))
     fixed = mode == "fixed"
@@ -112,7 +114,8 @@ def test_rest_steps_and_normalize_equal_the_oracle(features_params, mode, assert
     assert ref.normalized == ("XE", "EE")
     net = native.NativeNetwork(native.MemberConsts.from_reference(ref), mode)
     net.load_state_dict(ref.state_dict())
-    images = np.random.default_rng(3).integers(0, 256, size=(4, p.n_input), dtype=np.uint8)
+    images = np.random.default_rng(3).integers(0, 256, size=(5, p.n_input), dtype=np.uint8)
+    n_learn = 4  # images with learning on; then one evaluation image
     thr_all = encode.input_thresholds(images, p.input.max_rate_hz, p.neuron.dt)
     spi, slot = p.input.steps_per_image, p.input.slot_steps
     count = np.zeros(p.network.n_exc, np.int64)
@@ -121,11 +124,16 @@ def test_rest_steps_and_normalize_equal_the_oracle(features_params, mode, assert
     call.learn, call.rec_cap = 1, 1
     call.rec_x, call.rec_n, call.rec_asleep = rec_x.ctypes.data, rec_n.ctypes.data, rec_asleep.ctypes.data
     ref_count = np.zeros_like(count)
+    assert p.neuron.freeze_adaptation
     for img in range(len(images)):
+        learn = img < n_learn
+        call.learn = int(learn)
+        a_before, e_spikes = ref.a.copy(), 0
         thr = np.ascontiguousarray(thr_all[img])
         for k in range(slot):
             present = k < spi
-            s = ref._step(thr_all[img] if present else None, False, True, None)
+            s = ref._step(thr_all[img] if present else None, False, learn, None)
+            e_spikes += int(s["E"].sum())
             ref.t += 1
             ref.wake_t += 1
             if present:
@@ -135,18 +143,20 @@ def test_rest_steps_and_normalize_equal_the_oracle(features_params, mode, assert
             net.step(call, False)
             assert np.array_equal(rec_x, s["X"]) and np.array_equal(rec_n, np.concatenate([s["E"], s["I"]]))
             np.testing.assert_allclose(net.acc["XE"].T, ref.acc["XE"], rtol=0, atol=0 if fixed else 1e-12)
-        ref._normalize()
-        for name in ref.normalized:
-            net.normalize(name)
-        if img == 1:  # a sleep block after a normalization
+        if learn:
+            ref._normalize()
+            for name in ref.normalized:
+                net.normalize(name)
+        if img in (1, n_learn):  # a sleep block after a normalization, and one in the evaluation
             for _ in range(7):
-                ref._step(None, True, True, None)
+                e_spikes += int(ref._step(None, True, learn, None)["E"].sum())
                 ref.t += 1
                 net.step(call, True)
             ref._decay(7)
             for name in p.network.plastic_pathways:
                 net.decay(name, 7)
         assert_states_match(net.state_dict(), ref.state_dict(), atol=0 if fixed else 1e-9)
+        assert e_spikes > 0 and np.array_equal(ref.a, a_before) != learn  # frozen when evaluating
     assert np.array_equal(count, ref_count) and count.sum() > 0
     init = ReferenceSimulator(p, 5, mode=ref.mode)
     assert not np.array_equal(ref.m["XE"], init.m["XE"])
