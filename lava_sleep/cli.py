@@ -1,6 +1,7 @@
 """The ``lava-sleep`` command line.
 
-Each sub-command lives in :mod:`lava_sleep.commands` as a module with ``HELP``,
+Each sub-command lives in :mod:`lava_sleep.commands` as a module (named like the command, "-"
+as "_") with ``HELP``,
 ``add_arguments(parser)`` and ``run(args) -> int``. User errors (see
 :class:`lava_sleep.errors.UserError`) print one line on stderr and exit with 2.
 """
@@ -14,7 +15,7 @@ import sys
 from lava_sleep import __version__
 from lava_sleep.errors import UserError
 
-COMMANDS = ("demo", "train", "eval", "sweep", "plot", "bench", "export")
+COMMANDS = ("demo", "train", "eval", "sweep", "normalization-study", "plot", "bench", "export")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -23,8 +24,13 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
+def _module_name(name: str) -> str:
+    """The module of a command: ``lava_sleep.commands.<name>`` with "-" as "_"."""
+    return f"lava_sleep.commands.{name.replace('-', '_')}"
+
+
 def _command_module(name: str):
-    return importlib.import_module(f"lava_sleep.commands.{name}")
+    return importlib.import_module(_module_name(name))
 
 
 def build_parser(available: dict) -> argparse.ArgumentParser:
@@ -43,7 +49,7 @@ def main(argv=None) -> int:
         try:
             available[name] = _command_module(name)
         except ModuleNotFoundError as exc:
-            if exc.name != f"lava_sleep.commands.{name}":
+            if exc.name != _module_name(name):
                 raise
     parser = build_parser(available)
     args = parser.parse_args(argv)

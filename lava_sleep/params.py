@@ -593,6 +593,14 @@ def competitive() -> ModelParams:
 
 
 PRESETS = {"paper": paper, "quick": quick, "competitive": competitive}
+#: Passes over the training images a preset needs (the default of ``--epochs``).
+PRESET_EPOCHS = {"paper": 1, "quick": 1, "competitive": 1}
+
+
+def preset_epochs(name: str) -> int:
+    """Default number of passes over the training images for preset ``name``."""
+    preset(name)  # unknown names raise ParamError
+    return PRESET_EPOCHS[name]
 
 
 def preset(name: str) -> ModelParams:

@@ -10,6 +10,11 @@ Per run (``RUN_DIR/plots/``):
   the neuron's assigned class;
 * ``raster.png`` - spikes across the first wake-sleep-wake transition (sleep shaded).
 
+Studies (``lava-sleep normalization-study``): :func:`plot_accuracy_by_setting` (accuracy vs
+sleep fraction, one line per setting), :func:`plot_receptive_field_panels` (X->E receptive-field
+grids of several networks side by side, from weights: :func:`receptive_field_mosaic`) and
+:func:`plot_health_arms` (weight health over training, one line per run).
+
 Comparison of several runs (the demo) and sweeps: ``accuracy_vs_sleep.png`` (held-out
 accuracy vs sleep fraction, error bars = 95 % CI over seeds when there are several, with the
 raw-pixel and untrained-network baselines as horizontal lines), ``generalization.png``
@@ -163,6 +168,110 @@ def plot_receptive_fields(run_dir, path, max_neurons: int = 100) -> Path:
     return _save(fig, path)
 
 
+def receptive_field_mosaic(w_xe, image_size: int, max_neurons: int = 100, cols: int | None = None):
+    """X->E weights (post, pre) of up to ``max_neurons`` E neurons as one image: each neuron's
+    |w| reshaped to image_size x image_size, tiled row by row, one NaN pixel between tiles.
+    Returns (mosaic float array, number of neurons shown)."""
+    w = np.abs(np.asarray(w_xe, dtype=np.float64))
+    if w.ndim != 2 or w.shape[1] != image_size * image_size:
+        raise ValueError(f"X->E weights (n_exc, {image_size * image_size}) expected, got {w.shape}")
+    n = min(max_neurons, w.shape[0])
+    cols = cols or max(1, int(np.ceil(np.sqrt(n))))
+    rows = max(1, int(np.ceil(n / cols)))
+    s = image_size
+    out = np.full((rows * (s + 1) - 1, cols * (s + 1) - 1), np.nan)
+    for k in range(n):
+        r, c = divmod(k, cols)
+        out[r * (s + 1):r * (s + 1) + s, c * (s + 1):c * (s + 1) + s] = w[k].reshape(s, s)
+    return out, n
+
+
+def plot_receptive_field_panels(panels: list[tuple[str, np.ndarray]], image_size: int, path,
+                                max_neurons: int = 100, title: str = "") -> Path:
+    """X->E receptive fields of several networks side by side: one panel per (title, X->E weights
+    (post, pre)), each a grid of its E neurons' |w| as image_size x image_size images, colour
+    scale per panel from 0 to its largest weight (e.g. arms of a study, or one network after
+    successive chunks of training)."""
+    fig = _figure(3.2 * len(panels), 3.6)
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, (label, w) in zip(axes, panels, strict=True):
+        mosaic, n = receptive_field_mosaic(w, image_size, max_neurons)
+        vmax = float(np.nanmax(mosaic)) if np.isfinite(mosaic).any() else 1.0
+        ax.imshow(np.ma.masked_invalid(mosaic), cmap="viridis", vmin=0, vmax=vmax if vmax > 0 else 1.0,
+                  interpolation="nearest")
+        ax.set_title(f"{label}\n({n} E neurons, max |w| {vmax:.2g})", fontsize=8)
+        ax.set_axis_off()
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout(rect=(0, 0, 1, 0.94) if title else None)
+    return _save(fig, path)
+
+
+#: Weight-health measures of :func:`plot_health_arms`: key of metrics.pathway_health -> (title, scale).
+HEALTH_MEASURES = {"mean": ("mean |w|", 1.0), "std": ("sd of |w|", 1.0),
+                   "in_cv": ("CV of per-neuron incoming totals", 1.0),
+                   "saturation": ("synapses at clip bounds (%)", 100.0)}
+
+
+def plot_health_arms(series: dict, path, pathway: str = "XE", measures=tuple(HEALTH_MEASURES)) -> Path:
+    """Weight health over training of several runs: one row per group (e.g. dataset), one column
+    per measure of :data:`HEALTH_MEASURES`, one line per run. ``series``: {group: [(label,
+    health history of result.json)]}; x = training images seen."""
+    groups = list(series)
+    fig = _figure(3.6 * len(measures), 3.0 * len(groups) + 0.4)
+    axes = fig.subplots(len(groups), len(measures), squeeze=False)
+    for i, g in enumerate(groups):
+        for k, (label, hist) in enumerate(series[g]):
+            x = np.array([h["images"] for h in hist], dtype=float)
+            for j, m in enumerate(measures):
+                y = np.array([h["pathways"][pathway][m] for h in hist], dtype=float) * HEALTH_MEASURES[m][1]
+                axes[i, j].plot(x, y, color=COLORS[k % len(COLORS)], label=label, lw=1.3)
+        for j, m in enumerate(measures):
+            axes[i, j].set_title(f"{g}: {pathway} {HEALTH_MEASURES[m][0]}", fontsize=9)
+            axes[i, j].set_xlabel("training images seen")
+            axes[i, j].grid(alpha=0.3)
+        axes[i, 0].legend(fontsize=7)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_accuracy_by_setting(cells: list[dict], path, baselines: list[dict] | None = None,
+                             metrics=(("linear_accuracy", "linear readout"),
+                                      ("assignment_accuracy", "label assignment"))) -> Path:
+    """Held-out accuracy vs sleep fraction with one line per setting (e.g. per-image
+    normalization off / on): one column per dataset, one row per metric, 95 % CI bars, and the
+    baselines of that metric (raw pixels, untrained network) as horizontal lines.
+    ``cells``: rows with dataset, setting (line label), fraction and {metric: statistics}
+    (:func:`lava_sleep.summary.seed_stats`)."""
+    datasets = list(dict.fromkeys(c["dataset"] for c in cells))
+    settings = list(dict.fromkeys(c["setting"] for c in cells))
+    fig = _figure(4.6 * len(datasets), 3.6 * len(metrics))
+    axes = fig.subplots(len(metrics), len(datasets), squeeze=False)
+    for j, ds in enumerate(datasets):
+        for i, (metric, name) in enumerate(metrics):
+            ax = axes[i, j]
+            for k, setting in enumerate(settings):
+                sel = sorted((c for c in cells if c["dataset"] == ds and c["setting"] == setting
+                              and (c.get(metric) or {}).get("mean") is not None), key=lambda c: c["fraction"])
+                if not sel:
+                    continue
+                x = np.array([100 * c["fraction"] for c in sel])
+                y = np.array([100 * c[metric]["mean"] for c in sel])
+                err = np.array([100 * (c[metric].get("ci95") or 0.0) for c in sel])
+                ax.errorbar(x, y, yerr=err, fmt="-o" if k == 0 else "--s", capsize=3,
+                            color=COLORS[k % len(COLORS)], label=setting)
+            _baseline_lines(ax, [b for b in baselines or [] if b["dataset"] == ds], metrics=(metric,))
+            lo, hi = ax.get_ylim()
+            ax.set_ylim(max(lo, 0.0), min(hi, 100.0))  # CI bars of few seeds can leave [0, 100]
+            ax.set_title(f"{ds}: {name}", fontsize=9)
+            ax.set_xlabel("sleep fraction (%)")
+            ax.set_ylabel("held-out accuracy (%)")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def plot_raster(run_dir, path) -> Path | None:
     """Raster of X, E, I spikes across the first wake-sleep-wake transition (None if not recorded)."""
     raster = Path(run_dir) / files.RASTER
@@ -238,13 +347,16 @@ def plot_accuracy(rows: list[dict], path, title: str = "", baselines: list[dict]
     return _save(fig, path)
 
 
-def _baseline_lines(ax, baselines: list[dict]) -> None:
-    """Horizontal lines (95 % CI band) for baseline rows (lava_sleep.summary.baseline_rows)."""
+def _baseline_lines(ax, baselines: list[dict], metrics=None) -> None:
+    """Horizontal lines (95 % CI band) for baseline rows (lava_sleep.summary.baseline_rows);
+    ``metrics``: only the baselines of these metrics (default all)."""
     styles = {("pixels", "linear_accuracy"): ("0.2", ":", "raw pixels, logistic"),
               ("untrained", "linear_accuracy"): ("tab:gray", "-.", "untrained network, linear"),
               ("untrained", "assignment_accuracy"): ("tab:gray", ":", "untrained network, assignment")}
     for b in baselines:
         for (kind, metric), (color, ls, label) in styles.items():
+            if metrics is not None and metric not in metrics:
+                continue
             st = b.get(metric) if b.get("baseline") == kind else None
             if not st or st.get("mean") is None:
                 continue
@@ -392,7 +504,8 @@ def plot_sweep(sweep_dir) -> list[Path]:
 
 
 def plot_path(path) -> list[Path]:
-    """Plots for a run folder, a sweep folder or a folder of runs (lava-sleep plot)."""
+    """Plots for a run folder, a sweep folder, a study folder (lava-sleep normalization-study) or a
+    folder of runs (lava-sleep plot)."""
     from lava_sleep.summary import RUNS
 
     path = Path(path)
@@ -402,6 +515,10 @@ def plot_path(path) -> list[Path]:
         raise RunError(f"{path} is not a folder")
     if (path / files.RESULT).exists():
         return plot_run(path)
+    from lava_sleep.normalization_study import STUDY_JSON, plot_study
+
+    if (path / STUDY_JSON).exists():
+        return plot_study(path)
     if (path / RUNS).exists():
         from lava_sleep.summary import write_summary
 

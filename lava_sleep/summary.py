@@ -69,7 +69,7 @@ def line_id(line: dict) -> tuple:
     return run_id(line["dataset"], line["model"], line["fraction"], line["seed"])
 
 
-def _stats(values: list[float]) -> dict:
+def seed_stats(values: list[float]) -> dict:
     """n, mean, sd (ddof 1), 95 % CI half-width (t distribution) and bounds."""
     from scipy import stats
 
@@ -101,7 +101,7 @@ def summarize(lines: list[dict]) -> list[dict]:
         for k in SUMMARY_METRICS:
             vals = [x.get(k) for x in xs]
             if any(v is not None for v in vals):
-                row[k] = _stats(vals)
+                row[k] = seed_stats(vals)
         rows.append(row)
     return rows
 
@@ -124,8 +124,51 @@ def baseline_rows(lines: list[dict]) -> list[dict]:
                 if k == kind:
                     vals = [x.get(key) for x in seeds.values()]
                     if any(v is not None for v in vals):
-                        row[metric] = _stats(vals)
+                        row[metric] = seed_stats(vals)
             rows.append(row)
+    return rows
+
+
+def paired_difference(cur: dict, base: dict) -> dict:
+    """Paired comparison of per-seed values ``cur`` and ``base`` ({seed: value}).
+
+    The seeds present in both form the pairs; ``cur - base`` is tested with a two-sided
+    paired t-test (scipy.stats.ttest_rel). Returns n (pairs), seeds, diff_mean, diff_sd
+    (ddof 1), t and p (None with fewer than two pairs or when every difference is the same, to
+    rounding).
+    """
+    from scipy import stats
+
+    seeds = sorted(set(cur) & set(base))
+    diff = np.array([cur[s_] - base[s_] for s_ in seeds])
+    row = {"n": len(seeds), "seeds": seeds,
+           "diff_mean": float(diff.mean()) if diff.size else None,
+           "diff_sd": float(diff.std(ddof=1)) if diff.size > 1 else None,
+           "t": None, "p": None}
+    # constant differences (to rounding: 0.175 - 0.125 != 0.15 - 0.1 in floats) have no test
+    if diff.size > 1 and np.ptp(diff) > 1e-12 * max(1.0, float(np.abs(diff).max())):
+        res = stats.ttest_rel([cur[s_] for s_ in seeds], [base[s_] for s_ in seeds])
+        row["t"], row["p"] = float(res.statistic), float(res.pvalue)
+    return row
+
+
+def holm_correct(rows: list[dict], alpha: float = 0.05) -> list[dict]:
+    """Holm step-down correction over the rows that have a p-value (one family), in place.
+
+    Sets ``p_holm`` (None where ``p`` is None) and ``verdict``: "benefit" / "harm" when the
+    corrected p < alpha and the mean difference is positive / negative, else "no difference".
+    Returns ``rows``.
+    """
+    tested = sorted((r for r in rows if r.get("p") is not None), key=lambda r: r["p"])
+    running = 0.0
+    for i, r in enumerate(tested):
+        running = max(running, min(1.0, (len(tested) - i) * r["p"]))
+        r["p_holm"] = running
+    for r in rows:
+        r.setdefault("p_holm", None)
+        sig = r["p_holm"] is not None and r["p_holm"] < alpha
+        r["verdict"] = ("benefit" if sig and r["diff_mean"] > 0 else
+                        "harm" if sig and r["diff_mean"] < 0 else "no difference")
     return rows
 
 
@@ -133,13 +176,12 @@ def compare_to_no_sleep(lines: list[dict], metric: str = "accuracy") -> list[dic
     """Paired comparison of every sleep fraction with fraction 0, per (model, dataset).
 
     For each fraction f > 0, the seeds run at both f and 0 form pairs; the difference
-    ``metric(f) - metric(0)`` is tested with a two-sided paired t-test (scipy.stats.ttest_rel).
-    p-values are Holm-corrected over the fractions of one (model, dataset), so "benefit"
-    means: mean difference > 0 and corrected p < 0.05. Rows have model, dataset, fraction, n
-    (pairs), diff_mean, diff_sd, t, p, p_holm and verdict ("benefit", "harm" or "no difference").
+    ``metric(f) - metric(0)`` is tested with a two-sided paired t-test (:func:`paired_difference`).
+    p-values are Holm-corrected over the fractions of one (model, dataset) (:func:`holm_correct`),
+    so "benefit" means: mean difference > 0 and corrected p < 0.05. Rows have model, dataset,
+    fraction, n (pairs), diff_mean, diff_sd, t, p, p_holm and verdict ("benefit", "harm" or
+    "no difference").
     """
-    from scipy import stats
-
     last = {line_id(x): x for x in lines}
     by_cell: dict[tuple, dict[int, float]] = {}
     for (ds, model, f, seed), x in last.items():
@@ -151,29 +193,10 @@ def compare_to_no_sleep(lines: list[dict], metric: str = "accuracy") -> list[dic
         base = by_cell.get((model, ds, 0.0), {})
         group = []
         for f in sorted(f for (m, d, f) in by_cell if (m, d) == (model, ds) and f > 0):
-            cur = by_cell[(model, ds, f)]
-            seeds = sorted(set(cur) & set(base))
-            diff = np.array([cur[s_] - base[s_] for s_ in seeds])
-            row = {"model": model, "dataset": ds, "fraction": f, "n": len(seeds), "metric": metric,
-                   "diff_mean": float(diff.mean()) if diff.size else None,
-                   "diff_sd": float(diff.std(ddof=1)) if diff.size > 1 else None,
-                   "t": None, "p": None}
-            if diff.size > 1 and np.any(diff != diff[0]):
-                res = stats.ttest_rel([cur[s_] for s_ in seeds], [base[s_] for s_ in seeds])
-                row["t"], row["p"] = float(res.statistic), float(res.pvalue)
-            group.append(row)
-        # Holm step-down correction over the fractions with a p-value
-        tested = sorted((r for r in group if r["p"] is not None), key=lambda r: r["p"])
-        running = 0.0
-        for i, r in enumerate(tested):
-            running = max(running, min(1.0, (len(tested) - i) * r["p"]))
-            r["p_holm"] = running
-        for r in group:
-            r.setdefault("p_holm", None)
-            sig = r["p_holm"] is not None and r["p_holm"] < 0.05
-            r["verdict"] = ("benefit" if sig and r["diff_mean"] > 0 else
-                            "harm" if sig and r["diff_mean"] < 0 else "no difference")
-        out.extend(group)
+            pd = paired_difference(by_cell[(model, ds, f)], base)
+            pd.pop("seeds")
+            group.append({"model": model, "dataset": ds, "fraction": f, "metric": metric, **pd})
+        out.extend(holm_correct(group))
     return out
 
 

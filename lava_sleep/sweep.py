@@ -133,15 +133,26 @@ def make_line(result: dict, dataset: str, fraction: float, seed: int, rdir: Path
     })
 
 
-def _check_sweep_file(sweep_dir: Path, cfg: SweepConfig) -> str:
-    base = cfg.base()
-    h = config_hash(base)
+def check_sweep_dir(sweep_dir, cfg: SweepConfig) -> str:
+    """The hash of ``cfg``'s base configuration; RunError (one line) when ``sweep_dir`` exists and
+    is not a folder or holds a sweep of another configuration. Writes nothing."""
+    sweep_dir = Path(sweep_dir)
+    if sweep_dir.exists() and not sweep_dir.is_dir():
+        raise RunError(f"--out {sweep_dir} exists and is not a folder")
+    h = config_hash(cfg.base())
     path = sweep_dir / SWEEP
     if path.exists():
         old = files.read_json(path, "sweep.json")
-        if old.get("hash") != h:
+        if not isinstance(old, dict) or old.get("hash") != h:
             raise RunError(f"{sweep_dir} holds a sweep of another configuration (preset, config, sizes or "
                            "backend differ); use another --out")
+    return h
+
+
+def _check_sweep_file(sweep_dir: Path, cfg: SweepConfig) -> str:
+    h = check_sweep_dir(sweep_dir, cfg)
+    base = cfg.base()
+    path = sweep_dir / SWEEP
     grid = {"datasets": [str(d) for d in cfg.datasets], "fractions": cfg.fractions, "seeds": cfg.seeds,
             "models": cfg.models}
     atomic_write_json(path, files.jsonable({"hash": h, "base": base, "last_grid": grid}))

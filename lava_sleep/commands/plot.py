@@ -1,12 +1,13 @@
-"""``lava-sleep plot DIR``: PNG plots of a run, a folder of runs (demo) or a sweep."""
+"""``lava-sleep plot DIR``: PNG plots of a run, a folder of runs (demo), a sweep or a study."""
 
 from __future__ import annotations
 
-HELP = "plot a run folder, a folder of runs or a sweep folder (PNG files under DIR/plots)"
+HELP = ("plot a run folder, a folder of runs, a sweep folder or a normalization-study folder "
+        "(PNG files under DIR/plots)")
 
 
 def add_arguments(p):
-    p.add_argument("path", metavar="RUN_OR_SWEEP_DIR", help="run, demo or sweep folder")
+    p.add_argument("path", metavar="RUN_OR_SWEEP_DIR", help="run, demo, sweep or study folder")
 
 
 def run(args) -> int:

@@ -49,7 +49,7 @@ def run(args) -> int:
         check_choice("model", m, MODELS)
     for s in seeds:
         options.check_seed(s)
-    options.check_positive("--epochs", args.epochs, allow_none=False)
+    args.epochs = options.epochs_from_args(args)
     options.check_positive("--readout-images", args.readout_images)
     options.check_positive("--batch", args.batch)
     executor = _executor(args)

@@ -77,7 +77,7 @@ def run(args) -> int:
 
     check_choice("model", args.model, MODELS)
     options.check_seed(args.seed)
-    options.check_positive("--epochs", args.epochs, allow_none=False)
+    args.epochs = options.epochs_from_args(args)
     options.check_positive("--readout-images", args.readout_images)
     out = options.check_out_dir(Path(args.out))  # exists as a file / not writable: one line, before any data
     params = build_params(args.preset, args.config)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from lava_sleep.experiment.config import DTYPES, MODES, RunError, check_choice, resolve_backend
 from lava_sleep.experiment.files import check_out_dir  # noqa: F401 - commands call options.check_out_dir
-from lava_sleep.params import PRESETS
+from lava_sleep.params import PRESET_EPOCHS, PRESETS
 from lava_sleep.simulation import BackendError, resolve_mode
 
 
@@ -24,7 +24,9 @@ def add_model_arguments(p) -> None:
                    help=f"parameter preset: {' | '.join(PRESETS)} (default paper)")
     p.add_argument("--config", default=None, metavar="FILE.toml",
                    help="TOML parameters on top of the preset ([sg] table for --model sg)")
-    p.add_argument("--epochs", type=int, default=1, help="passes over the training images (default 1)")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="passes over the training images (default: the preset's, "
+                        + ", ".join(f"{k} {v}" for k, v in PRESET_EPOCHS.items()) + ")")
     p.add_argument("--readout-images", type=int, default=None, metavar="N",
                    help="training images used to fit the readouts (default all)")
 
@@ -76,6 +78,16 @@ def _note(msg: str) -> None:
     import sys
 
     sys.stderr.write(f"lava-sleep: note: {msg}\n")
+
+
+def epochs_from_args(args) -> int:
+    """``--epochs``, or the preset's default number of passes when not given."""
+    from lava_sleep.params import preset_epochs
+
+    if args.epochs is None:
+        return preset_epochs(args.preset)
+    check_positive("--epochs", args.epochs, allow_none=False)
+    return int(args.epochs)
 
 
 def check_positive(name: str, value, allow_none=True) -> None:

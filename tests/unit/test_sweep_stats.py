@@ -52,3 +52,14 @@ def test_unpaired_seeds_are_left_out_and_constant_diff_has_no_p():
     (r,) = compare_to_no_sleep(lines)
     assert r["n"] == 2 and r["diff_mean"] == pytest.approx(0.1)
     assert r["p"] is None and r["verdict"] == "no difference"  # zero variance: no test
+
+
+def test_differences_equal_to_rounding_have_no_p():
+    # 0.175 - 0.125 and 0.15 - 0.1 differ in the last bit: no t-test on "constant" differences
+    from lava_sleep.summary import holm_correct, paired_difference
+
+    r = paired_difference({0: 0.175, 1: 0.15}, {0: 0.125, 1: 0.1})
+    assert r["n"] == 2 and r["seeds"] == [0, 1] and r["diff_mean"] == pytest.approx(0.05)
+    assert r["p"] is None and r["t"] is None
+    (h,) = holm_correct([r])
+    assert h["p_holm"] is None and h["verdict"] == "no difference"
