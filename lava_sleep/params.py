@@ -590,7 +590,7 @@ def competitive() -> ModelParams:
             PathwayParams("EI", p=1.0, w_init=16.0, w_max=16.0, pattern="one_to_one"),
             PathwayParams("IE", p=1.0, w_init=-8.0, w_max=16.0, pattern="all_but_self"),
         )),
-        sleep=SleepParams(period=5000, target="neuron"),
+        sleep=SleepParams(period=5000, target="neuron", tol=0.0),
     )
 
 

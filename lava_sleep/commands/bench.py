@@ -132,7 +132,7 @@ def row_params(row: dict):
 
 def period_images(p) -> int:
     """Images per sleep period (the schedule repeats every this many images)."""
-    return max(1, math.ceil(p.sleep.period / p.input.steps_per_image))
+    return max(1, math.ceil(p.sleep.period / p.input.slot_steps))
 
 
 def chunk_images(chunk: int, batch: int, per_period: int) -> int:

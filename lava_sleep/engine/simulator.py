@@ -159,10 +159,10 @@ class TorchSimulator:
             progress=None) -> BatchOutput:
         """Present ``images`` ((n, n_input) shared, or (B, n, n_input) per member) uint8.
 
-        Each image is shown for steps_per_image wake steps per member; sleep episodes are
-        interleaved per member by its own schedule. Returns E spike counts per image (wake
-        steps), the sleep episodes that ended, spike totals per neuron and phase (activity)
-        and spikes of every step when requested.
+        Each image is shown for steps_per_image wake steps, then rest_steps wake steps without
+        input, per member; sleep episodes are interleaved per member by its own schedule.
+        Returns E spike counts per image (presentation steps), the sleep episodes that ended,
+        spike totals per neuron and phase (activity) and spikes of every step when requested.
         progress(k) is called with the number of images finished, summed over members.
         """
         images = np.asarray(images)

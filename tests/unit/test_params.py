@@ -366,3 +366,67 @@ def test_large_fractions_do_not_collapse():
         shares.append(asleep / (asleep + 1000 * 3500))
     assert shares == sorted(shares) and len(set(shares)) == len(shares)
     assert shares == pytest.approx([0.3, 0.4, 0.5, 0.6, 0.8], abs=1e-6)
+
+
+# -- competitive preset and the features it needs ----------------------------------------------
+
+def test_competitive_preset_values():
+    p = P.preset("competitive")
+    net = p.network
+    assert (net.n_exc, net.n_inh, p.input.image_size) == (200, 200, 15)
+    xe = net.pathway("XE")
+    assert (xe.p, xe.plastic, xe.rule, xe.normalize, xe.pattern) == (1.0, True, "diehl_cook", True, "random")
+    assert net.pathway("EI").pattern == "one_to_one" and net.pathway("IE").pattern == "all_but_self"
+    assert net.pathway("EE").p == 0.0
+    assert p.input.rest_steps == 150 and p.input.slot_steps == 500
+    assert p.neuron.freeze_adaptation and p.neuron.sigma_wake == 0.0
+    assert P.preset_epochs("competitive") == 3 and P.preset_epochs("paper") == 1
+    fixed, notes = p.fixed_form()  # has a fixed-point form (log decay -> linear, noted)
+    assert fixed.sleep.form == "linear" and len(notes) == 1
+
+
+def test_preset_epochs_unknown_name():
+    with pytest.raises(P.ParamError, match="unknown preset"):
+        P.preset_epochs("nope")
+
+
+@pytest.mark.parametrize("tau_a, every, keep", [
+    (1e7, 100000, 4055),   # Diehl & Cook's time constant: round(4096 * 0.99005) (docs/model.md)
+    (3e5, 10000, 3962),    # the preset's: round(4096 * 0.96722)
+    (1e7, 1, 4096),        # per step, 1 - 1e-7 has no 12-bit form: no decay at all
+    (100.0, 1, 4055),      # the paper's 100 ms: round(4096 * 0.99) as before
+])
+def test_adaptation_keep_factor(tau_a, every, keep):
+    from lava_sleep.fixed import adaptation_keep_factor
+
+    n = P.NeuronParams(tau_a=tau_a, a_decay_every=every)
+    assert adaptation_keep_factor(n) == keep
+    assert round(4096 * (1 - 1 / tau_a) ** every) == keep
+
+
+def test_pattern_needs_equal_sizes():
+    net = P.NetworkParams(n_exc=20, n_inh=5)
+    with pytest.raises(P.ParamError, match="'one_to_one' of EI needs as many E as I"):
+        net.with_pathway("EI", pattern="one_to_one")
+    with pytest.raises(P.ParamError, match="X->E must be random"):
+        P.NetworkParams(n_exc=225, n_inh=5).with_pathway("XE", pattern="one_to_one")
+    with pytest.raises(P.ParamError, match="pattern"):
+        P.PathwayParams("IE", p=1.0, w_init=-1.0, pattern="ring")
+
+
+def test_normalize_needs_plastic():
+    with pytest.raises(P.ParamError, match="normalize of EI needs plastic"):
+        P.PathwayParams("EI", p=1.0, w_init=1.0, normalize=True)
+
+
+def test_pattern_masks():
+    from lava_sleep.network import build_network
+
+    p = P.ModelParams(input=P.InputParams(image_size=3), network=P.NetworkParams(n_exc=4, n_inh=4))
+    p = dataclasses.replace(p, network=p.network.with_pathway("EI", pattern="one_to_one")
+                            .with_pathway("IE", pattern="all_but_self"))
+    init = build_network(p, seed=5)
+    eye = [[i == j for j in range(4)] for i in range(4)]
+    assert init.masks["EI"].tolist() == eye
+    assert init.masks["IE"].tolist() == [[not v for v in row] for row in eye]
+    assert (init.magnitudes["IE"][init.masks["IE"]] > 0).all() and init.magnitudes["IE"].trace() == 0
