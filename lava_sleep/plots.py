@@ -168,6 +168,15 @@ def plot_receptive_fields(run_dir, path, max_neurons: int = 100) -> Path:
     return _save(fig, path)
 
 
+def _accuracy_axes(ax, title: str, title_size, legend_size) -> None:
+    """Title, labels, grid and legend of a held-out accuracy vs sleep fraction panel."""
+    ax.set_title(title, fontsize=title_size)
+    ax.set_xlabel("sleep fraction (%)")
+    ax.set_ylabel("held-out accuracy (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=legend_size)
+
+
 def receptive_field_mosaic(w_xe, image_size: int, max_neurons: int = 100, cols: int | None = None):
     """X->E weights (post, pre) of up to ``max_neurons`` E neurons as one image: each neuron's
     |w| reshaped to image_size x image_size, tiled row by row, one NaN pixel between tiles.
@@ -263,11 +272,7 @@ def plot_accuracy_by_setting(cells: list[dict], path, baselines: list[dict] | No
             _baseline_lines(ax, [b for b in baselines or [] if b["dataset"] == ds], metrics=(metric,))
             lo, hi = ax.get_ylim()
             ax.set_ylim(max(lo, 0.0), min(hi, 100.0))  # CI bars of few seeds can leave [0, 100]
-            ax.set_title(f"{ds}: {name}", fontsize=9)
-            ax.set_xlabel("sleep fraction (%)")
-            ax.set_ylabel("held-out accuracy (%)")
-            ax.grid(alpha=0.3)
-            ax.legend(fontsize=7)
+            _accuracy_axes(ax, f"{ds}: {name}", 9, 7)
     fig.tight_layout()
     return _save(fig, path)
 
@@ -338,11 +343,7 @@ def plot_accuracy(rows: list[dict], path, title: str = "", baselines: list[dict]
             err = np.array([100 * (p[1].get("ci95") or 0.0) for p in pts])
             ax.errorbar(x, y, yerr=err, fmt=style, capsize=3, color=COLORS[k % len(COLORS)], label=label)
         _baseline_lines(ax, [b for b in baselines or [] if b["dataset"] == ds])
-        ax.set_title(f"{ds}{': ' + title if title else ''}")
-        ax.set_xlabel("sleep fraction (%)")
-        ax.set_ylabel("held-out accuracy (%)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        _accuracy_axes(ax, f"{ds}{': ' + title if title else ''}", None, 8)
     fig.tight_layout()
     return _save(fig, path)
 
