@@ -11,6 +11,7 @@ from cli_helpers import run_main as _main
 from scipy import stats
 
 from lava_sleep import cli
+from lava_sleep.params import preset_epochs
 
 #: The competitive preset shrunk: 64 inputs, 10 E, 10 I, 30 + 10 steps per image, a sleep
 #: episode every 200 wake steps (every 5 images).
@@ -96,7 +97,8 @@ def test_files_arms_and_markdown(study):
     h0 = _result(out, True, 0.0, SEEDS[0])["health"]
     cv0 = [_result(out, True, 0.0, s_)["health"][0]["pathways"]["XE"]["in_cv"] for s_ in SEEDS]
     assert rows["normalize"]["weights"]["in_cv"]["mean"] == pytest.approx(np.mean(cv0), rel=1e-3)
-    assert h0[-1]["images"] == 40
+    # no --epochs: the preset's number of passes over the 40 training images
+    assert h0[-1]["images"] == 40 * preset_epochs("competitive")
     md = (out / "study.md").read_text()
     assert "Seeds 0, 1" in md and "40 training / 30 held-out images" in md
     for label in ("(a) neither", "(b) per-image normalization", "(c) sleep 20 %",
