@@ -32,11 +32,11 @@ Population traces are kept once per population (the graph keeps one copy per
 plastic synapse; the values are identical).
 
 The compiled step covers rest steps (a zero threshold row and no count row), the slow
-adaptation decay (the keep factor is set to 1 on steps without a decay: ``a * 1.0`` and the
-12-bit ``decay12(a, 4096)`` are exact), the frozen adaptation of ``freeze_adaptation`` (the
-kernel reads the call's learn flag) and the per-image normalization (run in NumPy on the
-kernel's weights, between two ``ls_step`` calls); :func:`resolve_fused_kernel` checks that the
-kernel takes the network's constants (e.g. its STDP rules) and otherwise picks the NumPy step
+adaptation decay (the kernel reads ``a_decay_every`` and its own step counter), the frozen
+adaptation of ``freeze_adaptation`` (the kernel reads the call's learn flag) and the per-image
+normalization (run in NumPy on the kernel's weights, between two ``ls_step`` calls);
+:func:`resolve_fused_kernel` checks that the kernel takes the network's constants (e.g. its
+STDP rules) and otherwise picks the NumPy step
 ("auto") or refuses ("native").
 """
 
@@ -54,7 +54,7 @@ from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.async_protocol import AsyncProtocol
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
-from lava_sleep.fixed import DECAY_UNITY, to_fixed
+from lava_sleep.fixed import to_fixed
 from lava_sleep.kernels import native as native_k
 from lava_sleep.kernels import stdp as stdp_k
 from lava_sleep.params import PATHWAY_NAMES
@@ -235,7 +235,6 @@ class AbstractEINetworkFusedModel(PyAsyncProcessModel):
         self.kernel = resolve_fused_kernel(p.get("fused_kernel", "auto"), params, seed, p["init"],
                                            self.FIXED)
         self.normalized = tuple(n for n in self.plastic if params.network.pathway(n).normalize)
-        self.a_decay_every = params.neuron.a_decay_every
         self.rest_steps = params.input.rest_steps
         if self.kernel == "numpy":
             # one LifCore for E and I together: global neuron indices 0..n_e+n_i-1
@@ -304,8 +303,6 @@ class AbstractEINetworkFusedModel(PyAsyncProcessModel):
         self.io = _NativeIO(net)
         self.acc_static = {n: np.zeros(net.m[n].shape[::-1], net.dtype)
                            for n in PATHWAY_NAMES if n not in self.plastic}
-        # the slow adaptation decay: the keep factor of decay steps, 1 on the others
-        self.k_a = (net.struct.k_a, net.struct.i_k_a)
         # per-image normalization in NumPy (the SynapseCore of the graph's PlasticDense)
         params, seed, init = p["params"], p["seed"], p["init"]
         self.norm_cores = {}
@@ -443,10 +440,6 @@ class AbstractEINetworkFusedModel(PyAsyncProcessModel):
         if self.rest_steps:  # rest step: no input spikes (thresholds 0), no count row
             call.counts = None if rest else self.ptrs[0]
             call.thr = self.ptrs[2] if rest else self.ptrs[1]
-        if self.a_decay_every > 1:  # the adaptation decays on steps with (t + 1) % N == 0 only
-            decays = (self.t + 1) % self.a_decay_every == 0
-            self.net.struct.k_a = self.k_a[0] if decays else 1.0
-            self.net.struct.i_k_a = self.k_a[1] if decays else DECAY_UNITY
         self.net.step(call, asleep)
         if self.record:
             self._end_step(st.rec_x.astype(bool), st.rec_n.astype(bool), asleep, image_end, slot_end)
