@@ -17,23 +17,36 @@ Units and widths (Loihi-2 style):
   the product, exactly Lava's ``PyLifModelBitAcc``; Lava's register ``du`` equals
   ``4096 - k_u - 1`` because Lava adds ``ds_offset = 1`` to du, and ``dv = 4096 - k_v``).
 * Weights are magnitudes ``m`` of ``w_bits`` bits (default 8, unsigned) with the
-  sign fixed per pathway. A spike through a synapse adds ``m << shift_p`` to u,
-  where ``shift_p >= 0`` is chosen per pathway as the smallest shift whose weight
-  LSB ``lsb_p = 2**shift_p / (gain * 2**v_frac_bits)`` still represents w_max in
-  ``w_bits`` bits (gain = r_m * dt**2 / (tau_m * tau_syn), mV per weight unit per spike).
+  sign fixed per pathway. The spikes of one step through a pathway add
+  ``sign * ((sum_j m_ij s_j) * w_mult_p) >> W_MULT_FRAC_BITS`` (8) to u; the weight LSB is
+  ``lsb_p = w_mult_p / (2**8 * gain * 2**v_frac_bits)`` (gain = r_m * dt**2 / (tau_m * tau_syn),
+  mV per weight unit per spike). ``FixedParams.w_scale`` chooses w_mult_p:
+
+  - ``"pow2"`` (default, Loihi's mantissa-and-exponent weights): ``w_mult_p = 2**(shift_p + 8)``
+    with ``shift_p >= 0`` the smallest shift whose LSB still represents w_max in ``w_bits``
+    bits, i.e. the drive is ``sum << shift_p``. w_max then takes between 2**(w_bits-1) and
+    2**w_bits - 1 codes (the paper's XE/EE: 136 of 255, about 7.1 bits).
+  - ``"full"``: ``w_mult_p = floor(2**8 * gain * 2**v_frac_bits * w_max / (2**w_bits - 1))``,
+    so w_max is the top code 2**w_bits - 1 (its value is below w_max by less than one part in
+    w_mult_p, e.g. 1 in 2193 for the paper's XE at 8 bits). Not Loihi's weight format (an
+    integer multiplier per pathway), so the Loihi-native variant rejects it.
 * Noise: ``(z * sigma_int) >> NOISE_SHIFT`` where z is the integer Irwin-Hall
   normal of :mod:`lava_sleep.rng` (sd NORMAL_INT_SD) and
   ``sigma_int = round(sigma * 2**v_frac_bits * 2**NOISE_SHIFT / NORMAL_INT_SD)``;
   ``>>`` is an arithmetic shift (floor), bias -0.5 LSB = -7.6e-6 mV per step.
 * Traces are unsigned ``trace_bits``-bit integers (default 7, max 127): decay
-  ``x <- (x * k_trace + r) >> 12`` (k_trace = round(4096 * exp(-dt/tau))) with r
-  uniform in [0, 4096) per trace and step (stochastic rounding, stream TRACE_ROUND,
-  as Loihi decays traces: unbiased, so small traces keep their exponential tail in
-  expectation), then ``+ trace_impulse`` (default 13) per spike, saturating at
-  2**trace_bits - 1.
+  ``x <- (x * k_trace + r) >> 12`` (k_trace = round(4096 * exp(-dt/tau))), then
+  ``+ trace_impulse`` (default 13) per spike, saturating at 2**trace_bits - 1. The rounding
+  offset r follows ``FixedParams.trace_rounding`` (:func:`rounding_offset`): ``stochastic``
+  (default) r uniform in [0, 4096) per trace and step (stream TRACE_ROUND, as Loihi decays
+  traces: unbiased, so small traces keep their exponential tail in expectation), ``nearest``
+  r = 2048, ``floor`` r = 0.
 * STDP updates accumulate in units of ``2**-dw_frac_bits`` weight LSB and are applied
-  every ``t_epoch`` steps with stochastic rounding ``(acc + r) >> dw_frac_bits``,
-  r uniform in [0, 2**dw_frac_bits) drawn per synapse (stream STDP_ROUND + pathway).
+  every ``t_epoch`` steps as ``(acc + r) >> dw_frac_bits`` (arithmetic shift), r per
+  ``FixedParams.dw_rounding``: ``stochastic`` (default) r uniform in [0, 2**dw_frac_bits)
+  drawn per synapse (stream STDP_ROUND + pathway), ``nearest`` r = 2**(dw_frac_bits-1),
+  ``floor`` r = 0. Deterministic modes draw nothing (the streams are counter-based, so
+  the other draws are unchanged).
 * Sleep decay (linear form only): per block of K sleep steps,
   ``m <- (A * m + B + r) >> decay_frac_bits`` with ``L_K = round(lam**K * 2**decay_frac_bits)``,
   r uniform per synapse (stochastic rounding, stream DECAY + pathway). Per-synapse
@@ -64,6 +77,29 @@ DECAY_UNITY = 2**DECAY_BITS
 NOISE_SHIFT = 12
 #: Lava's threshold/activation MSB alignment (PyLifModelBitAcc), used by the compatibility check.
 LAVA_ACT_SHIFT = 6
+#: Fraction bits of the per-pathway weight multiplier w_mult (drive = (sum * w_mult) >> 8).
+W_MULT_FRAC_BITS = 8
+#: Loihi 2's learning engine as the quantization study checks it (issue 14): 8-bit weight
+#: mantissa with a power-of-two exponent, 7-bit traces, 16-bit update accumulators, stochastic
+#: rounding of trace decay and weight updates.
+LOIHI2_TRACE_BITS = 7
+LOIHI2_ACC_BITS = 16
+
+
+def rounding_offset(mode: str, bits: int, draws=None):
+    """The offset r added before ``>> bits`` (FixedParams.trace_rounding / dw_rounding).
+
+    ``"stochastic"``: ``draws()`` (uniform integers in [0, 2**bits), one per value rounded;
+    ``draws`` is a zero-argument callable so deterministic modes draw nothing);
+    ``"nearest"``: ``2**(bits - 1)`` (round half up); ``"floor"``: 0 (toward minus infinity).
+    """
+    if mode == "stochastic":
+        return draws()
+    if mode == "nearest":
+        return 1 << (bits - 1)
+    if mode == "floor":
+        return 0
+    raise ValueError(f"unknown rounding mode {mode!r}")
 
 
 def rint(x: float) -> int:
@@ -99,7 +135,10 @@ class PathwayFixed:
     """Integer constants of one pathway.
 
     Attributes:
-        shift: left shift applied to summed magnitudes before they enter u.
+        shift: the power-of-two exponent of w_scale "pow2" (summed magnitudes ``<< shift``);
+            with w_scale "full" the exponent pow2 would have used (informative only).
+        w_mult: integer multiplier of the summed magnitudes: the drive is
+            ``(sum * w_mult) >> W_MULT_FRAC_BITS`` (pow2: ``2**(shift + 8)``).
         lsb: float weight value of one integer magnitude unit.
         m_min, m_max: integer magnitude bounds.
         m_floor: integer sleep floor.
@@ -109,6 +148,7 @@ class PathwayFixed:
     """
 
     shift: int
+    w_mult: int
     lsb: float
     m_min: int
     m_max: int
@@ -143,6 +183,8 @@ class FixedConstants:
     dw_frac_bits: int
     decay_frac_bits: int
     pathways: dict[str, PathwayFixed]
+    trace_rounding: str = "stochastic"
+    dw_rounding: str = "stochastic"
 
     def decay_factor(self, lam: float, k: int) -> int:
         """``L_K = round(lam**K * 2**decay_frac_bits)`` for a block of K sleep steps."""
@@ -169,11 +211,20 @@ def to_fixed(params: ModelParams) -> FixedConstants:
 
     gain = synaptic_gain(params)
     wmax_int = 2**fx.w_bits - 1
+    unit = gain * scale * 2**W_MULT_FRAC_BITS  # w_mult per unit of weight
     paths = {}
     for pw in params.network.pathways:
         need = gain * scale * pw.w_max / wmax_int
         shift = max(0, math.ceil(math.log2(need))) if need > 0 else 0
-        lsb = 2.0**shift / (gain * scale)
+        if fx.w_scale == "pow2" or pw.w_max == 0:
+            w_mult = 2 ** (shift + W_MULT_FRAC_BITS)
+        else:
+            w_mult = int(math.floor(unit * pw.w_max / wmax_int))
+            if w_mult < 1:
+                raise ParamError(
+                    f"{pw.name}: w_max = {pw.w_max} is below one voltage unit per weight code with "
+                    f"w_scale 'full'; raise FixedParams.v_frac_bits or use w_scale 'pow2'")
+        lsb = w_mult / unit
         impulse = params.stdp.trace_impulse
         if pw.mu == 1.0:
             eta_p = rint(pw.eta_plus * 2**fx.dw_frac_bits / impulse)
@@ -183,6 +234,7 @@ def to_fixed(params: ModelParams) -> FixedConstants:
             eta_m = rint(pw.eta_minus * 2**fx.dw_frac_bits / (impulse * lsb))
         paths[pw.name] = PathwayFixed(
             shift=shift,
+            w_mult=w_mult,
             lsb=lsb,
             m_min=rint(pw.w_min / lsb),
             m_max=min(wmax_int, int(math.floor(pw.w_max / lsb + 1e-9))),
@@ -216,7 +268,35 @@ def to_fixed(params: ModelParams) -> FixedConstants:
         dw_frac_bits=fx.dw_frac_bits,
         decay_frac_bits=fx.decay_frac_bits,
         pathways=paths,
+        trace_rounding=fx.trace_rounding,
+        dw_rounding=fx.dw_rounding,
     )
+
+
+def pathway_drive(summed, pf: PathwayFixed):
+    """Unsigned drive of summed magnitudes (integer array, numpy or torch, >= 0):
+    ``(summed * w_mult) >> W_MULT_FRAC_BITS`` (with w_scale "pow2" exactly ``summed << shift``)."""
+    return (summed * pf.w_mult) >> W_MULT_FRAC_BITS
+
+
+def loihi2_mismatches(params: ModelParams) -> list[str]:
+    """Why these fixed-point settings do not map onto Loihi 2's learning engine as is (empty
+    list: they do), checked against LOIHI2_*: weights a power-of-two scaled mantissa of at
+    most 8 bits (w_scale "pow2"), traces of at most 7 bits, accumulators (sign, w_bits
+    integer and dw_frac_bits fraction bits) of at most 16 bits, stochastic rounding of the
+    trace decay and the weight updates."""
+    fx, out = params.fixed, []
+    if fx.w_scale != "pow2":
+        out.append(f"w_scale {fx.w_scale!r} needs a weight multiplier (Loihi: mantissa and exponent)")
+    if params.stdp.trace_bits > LOIHI2_TRACE_BITS:
+        out.append(f"{params.stdp.trace_bits}-bit traces (Loihi 2: {LOIHI2_TRACE_BITS})")
+    acc = 1 + fx.w_bits + fx.dw_frac_bits
+    if acc > LOIHI2_ACC_BITS:
+        out.append(f"{acc}-bit update accumulator (1 + w_bits + dw_frac_bits; Loihi 2: {LOIHI2_ACC_BITS})")
+    for what in ("trace_rounding", "dw_rounding"):
+        if getattr(fx, what) != "stochastic":
+            out.append(f"{what} {getattr(fx, what)!r} (Loihi 2 rounds stochastically)")
+    return out
 
 
 def quantize_weights(m: np.ndarray, pf: PathwayFixed) -> np.ndarray:

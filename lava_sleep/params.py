@@ -427,30 +427,55 @@ class SleepParams:
         return math.floor(k * r + half) - math.floor((k - 1) * r + half)
 
 
+#: Rounding modes of the fixed-point trace decay and weight updates (lava_sleep.fixed).
+ROUNDING_MODES = ("stochastic", "nearest", "floor")
+#: How the fixed-point weight LSB is chosen (lava_sleep.fixed).
+W_SCALES = ("pow2", "full")
+
+
 @dataclass(frozen=True)
 class FixedParams:
-    """Fixed-point (Loihi-style) widths; see lava_sleep.fixed for every derived constant.
+    """Fixed-point (Loihi-style) widths and rounding; see lava_sleep.fixed for every derived constant.
 
     Attributes:
         w_bits: weight magnitude bits (sign separate). Range [2, 8] (Loihi: 8).
         v_frac_bits: fractional bits of voltage: 1 mV = 2**v_frac_bits integer units.
             Range [6, 16]; must keep v_max - v_rest and the threshold range inside the
             24-bit state.
-        dw_frac_bits: fractional bits of accumulated weight updates before stochastic
-            rounding. Range [4, 24].
+        dw_frac_bits: fractional bits of accumulated weight updates before they are rounded
+            to whole weight LSB. Range [4, 24].
         decay_frac_bits: fractional bits of the sleep decay factor. Range [16, 30].
+        w_scale: how the weight LSB is chosen. "pow2" (default, Loihi's weight mantissa and
+            exponent): the LSB is the smallest power-of-two multiple of the voltage unit that
+            still represents w_max in w_bits bits, so w_max takes 2**(w_bits-1) to 2**w_bits - 1
+            codes. "full": LSB = w_max / (2**w_bits - 1) (up to 1 part in w_mult), every code
+            is used, and a spike adds ``(sum of magnitudes * w_mult) >> 8`` with an integer
+            multiplier per pathway (not Loihi's weight format).
+        trace_rounding: rounding of the trace decay ``(x * keep + r) >> 12``: "stochastic"
+            (default, r uniform per trace and step, unbiased), "nearest" (r = 2048, ties up),
+            "floor" (r = 0).
+        dw_rounding: rounding of the accumulated update ``(acc + r) >> dw_frac_bits``:
+            "stochastic" (default, r uniform per synapse and epoch), "nearest"
+            (r = 2**(dw_frac_bits-1), ties up), "floor" (r = 0: toward minus infinity, so any
+            net depression within an epoch costs at least one LSB).
     """
 
     w_bits: int = 8
     v_frac_bits: int = 16
     dw_frac_bits: int = 16
     decay_frac_bits: int = 24
+    w_scale: str = "pow2"
+    trace_rounding: str = "stochastic"
+    dw_rounding: str = "stochastic"
 
     def __post_init__(self):
         _check_range(self, "w_bits", 2, 8, integer=True)
         _check_range(self, "v_frac_bits", 6, 16, integer=True)
         _check_range(self, "dw_frac_bits", 4, 24, integer=True)
         _check_range(self, "decay_frac_bits", 16, 30, integer=True)
+        _check_choice(self, "w_scale", W_SCALES)
+        _check_choice(self, "trace_rounding", ROUNDING_MODES)
+        _check_choice(self, "dw_rounding", ROUNDING_MODES)
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lava_sleep import rng
-from lava_sleep.fixed import FixedConstants, to_fixed
+from lava_sleep.fixed import FixedConstants, pathway_drive, rounding_offset, to_fixed
 from lava_sleep.kernels import encode, neuron, sleep, stdp
 from lava_sleep.network import NetworkInit, build_network
 from lava_sleep.params import PATHWAY_NAMES, ModelParams
@@ -142,10 +142,10 @@ class ReferenceSimulator:
         se = s["E"].astype(self.dtype)
         si = s["I"].astype(self.dtype)
         if self.fixed:
-            sh = {n: self.fc.pathways[n].shift for n in PATHWAY_NAMES}
-            d_e = ((self.m["XE"] @ sx) << sh["XE"]) + ((self.m["EE"] @ se) << sh["EE"]) \
-                - ((self.m["IE"] @ si) << sh["IE"])
-            d_i = (self.m["EI"] @ se) << sh["EI"]
+            pf = self.fc.pathways
+            d_e = pathway_drive(self.m["XE"] @ sx, pf["XE"]) + pathway_drive(self.m["EE"] @ se, pf["EE"]) \
+                - pathway_drive(self.m["IE"] @ si, pf["IE"])
+            d_i = pathway_drive(self.m["EI"] @ se, pf["EI"])
         else:
             d_e = self.m["XE"] @ sx + self.m["EE"] @ se - self.m["IE"] @ si
             d_i = self.m["EI"] @ se
@@ -163,8 +163,11 @@ class ReferenceSimulator:
         if fixed:
             kx = rng.key(self.seed, rng.Stream.TRACE_ROUND, self.t, stdp.PRE_TRACES)
             ky = rng.key(self.seed, rng.Stream.TRACE_ROUND, self.t, stdp.POST_TRACES)
-            rx = {p: stdp.trace_rounding(kx, i) for p, i in self.trace_index["x"].items()}
-            ry = {p: stdp.trace_rounding(ky, i) for p, i in self.trace_index["y"].items()}
+            mode, bits = fixed.trace_rounding, stdp.TRACE_DECAY_BITS
+            rx = {p: rounding_offset(mode, bits, lambda i=i: stdp.trace_rounding(kx, i))
+                  for p, i in self.trace_index["x"].items()}
+            ry = {p: rounding_offset(mode, bits, lambda i=i: stdp.trace_rounding(ky, i))
+                  for p, i in self.trace_index["y"].items()}
         xd = {p: stdp.trace_step(x, self.k_plus, fixed, rx.get(p)) for p, x in self.x.items()}
         yd = {p: stdp.trace_step(y, self.k_minus, fixed, ry.get(p)) for p, y in self.y.items()}
         if active:
@@ -185,7 +188,8 @@ class ReferenceSimulator:
                 r = None
                 if self.fixed:
                     k = rng.key(self.seed, rng.Stream.STDP_ROUND + idx, epoch)
-                    r = rng.uniform_u32(k, self.flat[n]) >> (32 - fixed.dw_frac_bits)
+                    r = rounding_offset(fixed.dw_rounding, fixed.dw_frac_bits,
+                                        lambda: rng.uniform_u32(k, self.flat[n]) >> (32 - fixed.dw_frac_bits))
                 self.m[n] = stdp.apply_epoch(self.rules[n], self.m[n], self.acc[n], self.mask[n],
                                              r, fixed.dw_frac_bits if fixed else 0)
                 self.acc[n][...] = 0

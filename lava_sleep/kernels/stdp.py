@@ -5,7 +5,8 @@ pathway (so the sign invariant holds by construction). Per step t, with pre
 spikes ``s_j(t)`` and post spikes ``s_i(t)`` of the same step:
 
 1. traces decay: ``x_j <- x_j * k_plus``, ``y_i <- y_i * k_minus`` (:func:`trace_step`; fixed:
-   stochastic rounding with per-trace draws, :func:`trace_rounding`);
+   rounded per ``FixedParams.trace_rounding``, by default stochastically with per-trace draws,
+   :func:`trace_rounding`);
 2. the update uses the decayed traces, i.e. spikes strictly before t
    (:func:`stdp_delta`)::
 
@@ -19,7 +20,7 @@ spikes ``s_j(t)`` and post spikes ``s_i(t)`` of the same step:
    spikes cancel out of the pair terms;
 3. traces take the new spikes: ``x_j += s_j`` (fixed: ``+ trace_impulse``, saturating);
 4. ``dm`` accumulates; every ``t_epoch`` steps :func:`apply_epoch` adds the
-   accumulator to ``m`` (fixed: stochastic rounding) and clips to
+   accumulator to ``m`` (fixed: rounded per ``FixedParams.dw_rounding``) and clips to
    ``[m_min, m_max]``; absent synapses (mask 0) stay exactly 0.
 
 Traces always evolve; whether ``dm`` is accumulated is the caller's choice
@@ -70,10 +71,12 @@ PRE_TRACES, POST_TRACES = 0, 1
 def trace_step(x, keep, fixed_consts=None, r=None):
     """Decay a trace by one step (before the update; spikes are added by :func:`trace_add`).
 
-    Float: ``x * keep``. Fixed: ``(x * keep + r) >> 12`` with ``r`` in [0, 4096), one independent
-    draw per trace (:func:`trace_rounding`): stochastic rounding, unbiased (the mean of the result
-    is ``x * keep / 4096``), as Loihi decays its traces; floor rounding would cut the tail of small
-    traces and bias STDP (docs/model.md, "Fixed point vs float").
+    Float: ``x * keep``. Fixed: ``(x * keep + r) >> 12`` with ``r`` the rounding offset of
+    ``FixedParams.trace_rounding`` (:func:`lava_sleep.fixed.rounding_offset`): by default one
+    independent draw in [0, 4096) per trace (:func:`trace_rounding`), stochastic rounding,
+    unbiased (the mean of the result is ``x * keep / 4096``), as Loihi decays its traces; floor
+    rounding cuts the tail of small traces and biases STDP (docs/model.md, "Fixed point vs
+    float"). ``r`` may be a scalar (nearest: 2048, floor: 0).
     """
     if fixed_consts is None:
         return x * keep
@@ -159,7 +162,9 @@ def stdp_delta(rule: StdpRule, m, mask, s_pre, s_post, x_pre, y_post):
 def apply_epoch(rule: StdpRule, m, acc, mask, r=None, dw_frac_bits: int = 0):
     """Apply an accumulated update: ``m <- clip(m + acc)`` (fixed: ``(acc + r) >> F``).
 
-    ``r`` are uniform integers in [0, 2**dw_frac_bits) per synapse (fixed point).
+    ``r``: the rounding offset of ``FixedParams.dw_rounding`` (fixed point): uniform integers in
+    [0, 2**dw_frac_bits) per synapse (stochastic), or the scalar 2**(dw_frac_bits-1) (nearest) or
+    0 (floor).
     """
     xp = xp_of(m)
     if rule.fixed:
