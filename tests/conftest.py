@@ -61,6 +61,37 @@ def features_params(small_params):
     return make
 
 
+#: Fixed-point precision cases (docs/model.md "Fixed-point precision"): every width and rounding
+#: mode away from its default, in combinations that differ per case. Keys: a case name; values:
+#: overrides of FixedParams ("fixed") and STDPParams ("stdp").
+PRECISION_CASES = {
+    "full_w4_nearest_trace_floor_dw": {
+        "fixed": {"w_bits": 4, "w_scale": "full", "dw_frac_bits": 6, "trace_rounding": "nearest",
+                  "dw_rounding": "floor", "decay_frac_bits": 18},
+        "stdp": {"trace_bits": 5, "trace_impulse": 3}},
+    "pow2_w3_floor_trace_nearest_dw": {
+        "fixed": {"w_bits": 3, "w_scale": "pow2", "dw_frac_bits": 10, "trace_rounding": "floor",
+                  "dw_rounding": "nearest"},
+        "stdp": {"trace_bits": 4, "trace_impulse": 2}},
+    "full_w2_stochastic": {
+        "fixed": {"w_bits": 2, "w_scale": "full", "dw_frac_bits": 8},
+        "stdp": {"trace_bits": 3, "trace_impulse": 1}},
+}
+
+
+@pytest.fixture
+def with_precision():
+    """Factory ``with_precision(params, case)``: ``params`` with the FixedParams and STDPParams
+    overrides of ``PRECISION_CASES[case]``."""
+
+    def make(params: P.ModelParams, case: str) -> P.ModelParams:
+        c = PRECISION_CASES[case]
+        return dataclasses.replace(params, fixed=dataclasses.replace(params.fixed, **c["fixed"]),
+                                   stdp=dataclasses.replace(params.stdp, **c["stdp"]))
+
+    return make
+
+
 @pytest.fixture
 def make_images():
     """Factory ``make_images(n, n_pixels, seed=12345)`` of random uint8 test images (n, n_pixels).
