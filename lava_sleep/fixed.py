@@ -287,15 +287,15 @@ def loihi2_mismatches(params: ModelParams) -> list[str]:
     trace decay and the weight updates."""
     fx, out = params.fixed, []
     if fx.w_scale != "pow2":
-        out.append(f"w_scale {fx.w_scale!r} needs a weight multiplier (Loihi: mantissa and exponent)")
+        out.append(f"weight scale {fx.w_scale} (a multiplier, not mantissa and exponent)")
     if params.stdp.trace_bits > LOIHI2_TRACE_BITS:
-        out.append(f"{params.stdp.trace_bits}-bit traces (Loihi 2: {LOIHI2_TRACE_BITS})")
+        out.append(f"{params.stdp.trace_bits}-bit traces")
     acc = 1 + fx.w_bits + fx.dw_frac_bits
     if acc > LOIHI2_ACC_BITS:
-        out.append(f"{acc}-bit update accumulator (1 + w_bits + dw_frac_bits; Loihi 2: {LOIHI2_ACC_BITS})")
-    for what in ("trace_rounding", "dw_rounding"):
+        out.append(f"{acc}-bit accumulator")
+    for what, name in (("trace_rounding", "trace decay"), ("dw_rounding", "update")):
         if getattr(fx, what) != "stochastic":
-            out.append(f"{what} {getattr(fx, what)!r} (Loihi 2 rounds stochastically)")
+            out.append(f"{getattr(fx, what)} rounding of the {name}")
     return out
 
 

@@ -277,6 +277,127 @@ def plot_accuracy_by_setting(cells: list[dict], path, baselines: list[dict] | No
     return _save(fig, path)
 
 
+_AXIS_NAMES = {"w_bits": "weight bits", "trace_bits": "trace bits", "dw_frac_bits": "update fraction bits",
+               "w_scale": "scale", "rounding": "rounding"}
+
+
+def _quant_groups(rows: list[dict], x: str, lines: list[str], fraction: float) -> dict:
+    """Fixed-point rows of one sleep fraction grouped by the values of the ``lines`` axes, each
+    group sorted by ``x``."""
+    groups: dict[str, list] = {}
+    for r in rows:
+        if r["cell"] == "float" or r["fraction"] != fraction:
+            continue
+        label = ", ".join(f"{r[a]}" if a == "rounding" else f"{_AXIS_NAMES.get(a, a)} {r[a]}" for a in lines)
+        groups.setdefault(label, []).append(r)
+    return {k: sorted(v, key=lambda r: r[x]) for k, v in groups.items()}
+
+
+def plot_quant_accuracy(rows: list[dict], x: str, lines: list[str], fractions: list[float], path,
+                        metrics=(("linear_accuracy", "linear readout"),), baselines=None) -> Path:
+    """Held-out accuracy vs a width axis ``x`` (e.g. "w_bits"): one line per value of the
+    ``lines`` axes (e.g. rounding mode) with 95 % CI bars, the float64 cell as a horizontal
+    line with its CI band, and the raw-pixel / untrained baselines; one row per metric, one
+    column per sleep fraction. ``rows``: lava_sleep.quant_study summary rows."""
+    fig = _figure(4.8 * len(fractions), 3.6 * len(metrics))
+    axes = fig.subplots(len(metrics), len(fractions), squeeze=False)
+    for j, f in enumerate(fractions):
+        groups = _quant_groups(rows, x, lines, f)
+        ref = next((r for r in rows if r["cell"] == "float" and r["fraction"] == f), None)
+        for i, (metric, name) in enumerate(metrics):
+            ax = axes[i, j]
+            for k, (label, grp) in enumerate(groups.items()):
+                sel = [r for r in grp if (r.get(metric) or {}).get("mean") is not None]
+                if sel:
+                    ax.errorbar([r[x] for r in sel], [100 * r[metric]["mean"] for r in sel],
+                                yerr=[100 * (r[metric].get("ci95") or 0.0) for r in sel], fmt="-o",
+                                capsize=3, color=COLORS[k % len(COLORS)], label=label, ms=4)
+            st = (ref or {}).get(metric) or {}
+            if st.get("mean") is not None:
+                ax.axhline(100 * st["mean"], color="k", lw=1.5, label="float64")
+                if st.get("ci95"):
+                    ax.axhspan(100 * st["lo"], 100 * st["hi"], color="k", alpha=0.1, lw=0)
+            _baseline_lines(ax, baselines or [], metrics=(metric,))
+            lo, hi = ax.get_ylim()
+            ax.set_ylim(max(lo, 0.0), min(hi, 100.0))  # CI bars of few seeds can leave [0, 100]
+            ax.set_title(f"{name}, sleep {100 * f:g} %", fontsize=9)
+            ax.set_xlabel(_AXIS_NAMES.get(x, x))
+            ax.set_ylabel("held-out accuracy (%)")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=6)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_quant_sleep_benefit(rows: list[dict], x: str, lines: list[str], path,
+                             metrics=(("linear_accuracy", "linear readout"),)) -> Path:
+    """Sleep benefit (paired difference sleep minus no sleep, percentage points, 95 % CI) vs a
+    width axis ``x``, one line per value of the ``lines`` axes, the float64 cell's benefit as a
+    horizontal line; one row per metric, one column per sleep fraction > 0."""
+    fractions = sorted({r["fraction"] for r in rows if r["fraction"] > 0})
+    fig = _figure(4.8 * len(fractions), 3.4 * len(metrics))
+    axes = fig.subplots(len(metrics), len(fractions), squeeze=False)
+    for j, f in enumerate(fractions):
+        groups = _quant_groups(rows, x, lines, f)
+        ref = next((r for r in rows if r["cell"] == "float" and r["fraction"] == f), None)
+        for i, (metric, name) in enumerate(metrics):
+            ax = axes[i, j]
+            key = "sleep_benefit_" + metric
+            for k, (label, grp) in enumerate(groups.items()):
+                sel = [r for r in grp if (r.get(key) or {}).get("diff_pp") is not None]
+                if sel:
+                    ax.errorbar([r[x] for r in sel], [r[key]["diff_pp"] for r in sel],
+                                yerr=[r[key].get("ci95_pp") or 0.0 for r in sel], fmt="-o", capsize=3,
+                                color=COLORS[k % len(COLORS)], label=label, ms=4)
+            d = ((ref or {}).get(key) or {})
+            if d.get("diff_pp") is not None:
+                ax.axhline(d["diff_pp"], color="k", lw=1.5, label="float64")
+            ax.axhline(0.0, color="0.5", lw=0.8, ls=":")
+            ax.set_title(f"{name}: sleep {100 * f:g} % minus no sleep", fontsize=9)
+            ax.set_xlabel(_AXIS_NAMES.get(x, x))
+            ax.set_ylabel("sleep benefit (pp)")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=6)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_weight_code_histograms(panels: list[dict], path, title: str = "") -> Path:
+    """Histograms (share of synapses, %) of final |w| / w_max: one row per (row label, pathway) (e.g. "8-bit", XE),
+    one column per column label (e.g. rounding mode). ``panels``: dicts with row, column,
+    pathway, values (array) and codes (2**w_bits - 1: one bin per code; None: 50 bins, float)."""
+    rows = list(dict.fromkeys((p["row"], p["pathway"]) for p in panels))
+    cols = list(dict.fromkeys(p["column"] for p in panels if p["column"] != "float64")) or ["float64"]
+    fig = _figure(3.0 * len(cols), 1.9 * len(rows) + 0.6)
+    axes = fig.subplots(len(rows), len(cols), squeeze=False)
+    for i, (row, pw) in enumerate(rows):
+        for j, col in enumerate(cols):
+            ax = axes[i, j]
+            p = next((q for q in panels if q["row"] == row and q["pathway"] == pw
+                      and q["column"] in (col, "float64")), None)
+            if p is None:
+                ax.set_axis_off()
+                continue
+            v = np.asarray(p["values"], dtype=np.float64)
+            if p["codes"]:
+                edges = (np.arange(p["codes"] + 2) - 0.5) / p["codes"]
+            else:
+                edges = np.linspace(0.0, 1.0, 51)
+            color = "0.3" if p["column"] == "float64" else COLORS[j % len(COLORS)]
+            ax.hist(np.clip(v, 0.0, 1.0), bins=edges, weights=np.full(v.size, 100.0 / max(v.size, 1)),
+                    color=color, alpha=0.85)
+            ax.set_title(f"{row}, {pw}" + ("" if p["column"] == "float64" else f", {col}"), fontsize=8)
+            if i == len(rows) - 1:
+                ax.set_xlabel("|w| / w_max")
+            if j == 0:
+                ax.set_ylabel("synapses (%)")
+            ax.tick_params(labelsize=7)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def plot_raster(run_dir, path) -> Path | None:
     """Raster of X, E, I spikes across the first wake-sleep-wake transition (None if not recorded)."""
     raster = Path(run_dir) / files.RASTER
@@ -505,8 +626,8 @@ def plot_sweep(sweep_dir) -> list[Path]:
 
 
 def plot_path(path) -> list[Path]:
-    """Plots for a run folder, a sweep folder, a study folder (lava-sleep normalization-study) or a
-    folder of runs (lava-sleep plot)."""
+    """Plots for a run folder, a sweep folder, a study folder (lava-sleep normalization-study or
+    quant) or a folder of runs (lava-sleep plot)."""
     from lava_sleep.summary import RUNS
 
     path = Path(path)
@@ -520,6 +641,10 @@ def plot_path(path) -> list[Path]:
 
     if (path / STUDY_JSON).exists():
         return plot_study(path)
+    from lava_sleep.quant_study import QUANT_JSON, plot_quant
+
+    if (path / QUANT_JSON).exists():  # before runs.jsonl: a quantization study has one too
+        return plot_quant(path)
     if (path / RUNS).exists():
         from lava_sleep.summary import write_summary
 

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from lava_sleep import rng
+from lava_sleep.fixed import pathway_drive, rounding_offset
 from lava_sleep.kernels import neuron, sleep, stdp
 from lava_sleep.params import PATHWAY_NAMES
 from lava_sleep.reference import NORMALIZE_DRAW
@@ -147,7 +148,7 @@ class LockstepImpl:
             out = torch.matmul(w, spikes.to(self.mv_dtype).unsqueeze(-1)).squeeze(-1)
             if self.fc is None:
                 return out
-            return out.to(torch.int64) << self.fc.pathways[name].shift
+            return pathway_drive(out.to(torch.int64), self.fc.pathways[name])
 
         d_e = mv("XE", s["X"]) + mv("EE", s["E"]) - mv("IE", s["I"])
         return torch.cat([d_e, mv("EI", s["E"])], 1)
@@ -209,7 +210,11 @@ class LockstepImpl:
         """
         fc = self.fc
         rx = ry = {}
-        if fc is not None:  # one hash per side over the network-wide trace index, split by population
+        if fc is not None and fc.trace_rounding != "stochastic":  # one offset for every trace
+            r = rounding_offset(fc.trace_rounding, stdp.TRACE_DECAY_BITS)
+            rx = dict.fromkeys(self.x, r)
+            ry = dict.fromkeys(self.y, r)
+        elif fc is not None:  # one hash per side over the network-wide trace index, split by population
             r = [stdp.trace_rounding(trace_keys[k][:, None], self.trace_index[k]) for k in (0, 1)]
             rx = {p: r[0][:, sl] for p, sl in self.trace_slices["x"].items()}
             ry = {p: r[1][:, sl] for p, sl in self.trace_slices["y"].items()}
@@ -236,8 +241,12 @@ class LockstepImpl:
             r, bits = None, 0
             if fc is not None:
                 bits = fc.dw_frac_bits
-                k = self._keys(rng.Stream.STDP_ROUND + idx, t // self.t_epoch).to(self.dev)
-                r = rng.uniform_u32(k[:, None, None], self.flat[name]) >> (32 - bits)
+
+                def draws(idx=idx, name=name, bits=bits):
+                    k = self._keys(rng.Stream.STDP_ROUND + idx, t // self.t_epoch).to(self.dev)
+                    return rng.uniform_u32(k[:, None, None], self.flat[name]) >> (32 - bits)
+
+                r = rounding_offset(fc.dw_rounding, bits, draws)
             new = stdp.apply_epoch(self.rules[name], self.m[name], self.acc[name], self.mask[name], r, bits)
             if gate is None:
                 self.m[name] = new

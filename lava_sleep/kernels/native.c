@@ -63,6 +63,10 @@ enum { RULE_STDP = 0, RULE_VOGELS = 1, RULE_DIEHL_COOK = 2 };
 enum { MU_ZERO = 0, MU_ONE = 1, MU_HALF = 2, MU_TWO = 3, MU_POW = 4 };
 enum { FORM_LOG = 0, FORM_LINEAR = 1 };
 enum { TARGET_STATIC = 0, TARGET_GROUP = 1, TARGET_NEURON = 2 };
+/* FixedParams.trace_rounding / dw_rounding (fixed.rounding_offset) */
+enum { ROUND_STOCHASTIC = 0, ROUND_NEAREST = 1, ROUND_FLOOR = 2 };
+/* fixed.W_MULT_FRAC_BITS */
+#define W_MULT_FRAC_BITS 8
 
 /* ---- counter-based random streams (lava_sleep/rng.py) ------------------------------------- */
 static inline uint32_t mix32(uint32_t x) {
@@ -98,7 +102,7 @@ static inline int64_t normal_int(uint32_t k1, uint32_t k2, uint32_t index) {
 /* ---- structures (mirrored by ctypes in native.py) ------------------------------------------ */
 typedef struct {
     int64_t n_pre, n_post, pre_pop, post_pop;
-    int64_t plastic, shift, rule, mu_mode;
+    int64_t plastic, w_mult, rule, mu_mode; /* w_mult: fixed drive (sum * w_mult) >> W_MULT_FRAC_BITS */
     double mu, eta_plus, eta_minus, alpha, m_min, m_max, m_floor, static_target, total0;
     int64_t i_eta_plus, i_eta_minus, i_alpha, i_m_min, i_m_max, i_m_floor, i_total0;
     real_t *m;            /* (n_pre, n_post) magnitudes, transposed */
@@ -128,11 +132,13 @@ typedef struct {
     real_t *x;            /* pre traces X (nx), E (ne), I (ni) */
     real_t *y;            /* post traces E (ne), I (ni) */
     int64_t *counters;    /* t, wake_t, n_episodes, sleep_steps_total */
-    real_t *drive;        /* NULL or (3 ne + ni): unshifted partial drives XE, EE, IE, EI kept after
+    real_t *drive;        /* NULL or (3 ne + ni): unscaled partial sums XE, EE, IE, EI kept after
                            * the step (the fused Lava model publishes them per pathway) */
     path_t path[4];       /* XE, EE, EI, IE */
     int64_t a_decay_every; /* the adaptation decays on global steps t with (t + 1) % a_decay_every == 0 */
     int64_t freeze_adaptation; /* calls with learning off leave a unchanged (NeuronParams.freeze_adaptation) */
+    int64_t trace_rounding; /* ROUND_*: offset r of the fixed trace decay (x k + r) >> 12 */
+    int64_t dw_rounding;    /* ROUND_*: offset r of the fixed epoch update (acc + r) >> dw_frac_bits */
 } member_t;
 
 typedef struct {
@@ -292,10 +298,13 @@ static void propagate(ctx_t *c) {
     add_columns(c, &M->path[3], die);
     add_columns(c, &M->path[2], dei);
 #if defined(LS_FIXED)
-    int64_t sxe = M->path[0].shift, see = M->path[1].shift, sei = M->path[2].shift;
-    int64_t sie = M->path[3].shift;
-    for (int64_t i = 0; i < ne; i++) M->pending[i] = (dxe[i] << sxe) + (dee[i] << see) - (die[i] << sie);
-    for (int64_t i = 0; i < ni; i++) M->pending[ne + i] = dei[i] << sei;
+    /* fixed.pathway_drive: (sum * w_mult) >> 8 per pathway (int64 products), then the signs */
+    const int64_t wxe = M->path[0].w_mult, wee = M->path[1].w_mult, wei = M->path[2].w_mult;
+    const int64_t wie = M->path[3].w_mult;
+    for (int64_t i = 0; i < ne; i++)
+        M->pending[i] = ((dxe[i] * wxe) >> W_MULT_FRAC_BITS) + ((dee[i] * wee) >> W_MULT_FRAC_BITS)
+                        - ((die[i] * wie) >> W_MULT_FRAC_BITS);
+    for (int64_t i = 0; i < ni; i++) M->pending[ne + i] = (dei[i] * wei) >> W_MULT_FRAC_BITS;
 #else
     for (int64_t i = 0; i < ne; i++) M->pending[i] = (dxe[i] + dee[i]) - die[i];
     for (int64_t i = 0; i < ni; i++) M->pending[ne + i] = dei[i];
@@ -452,27 +461,46 @@ static void stdp_accumulate(ctx_t *c, path_t *P) {
     }
 }
 
+/* fixed.rounding_offset of a deterministic mode: nearest 2**(bits - 1), floor 0; -1 for
+ * stochastic (the callers then draw r per value) */
+static inline int64_t fixed_offset(int64_t mode, int64_t bits) {
+    return mode == ROUND_STOCHASTIC ? -1 : (mode == ROUND_NEAREST ? (int64_t)1 << (bits - 1) : 0);
+}
+
 /* end of a learning epoch (kernels.stdp.apply_epoch) on the touched synapses: m <- clip(m + acc)
- * (fixed: m + ((acc + r) >> F), r from stream STDP_ROUND + p at the oracle's flat index), acc <- 0.
+ * (fixed: m + ((acc + r) >> F), r per FixedParams.dw_rounding: rc >= 0 the deterministic offset,
+ * rc < 0 stochastic, r from stream STDP_ROUND + p at the oracle's flat index), acc <- 0. The mode
+ * test is outside the synapse loops.
  * apply_row: the existing synapses of row i outside the touched columns (strided; constants in
  * locals) */
-static void apply_row(const path_t *P, int64_t i, uint32_t key, int64_t fbits) {
+static void apply_row(const path_t *P, int64_t i, uint32_t key, int64_t fbits, int64_t rc) {
     const int64_t np = P->n_post, npre = P->n_pre;
     real_t *restrict m = P->m + i, *restrict acc = P->acc + i;
     const uint8_t *restrict mask = P->mask + i, *restrict ct = P->col_touched;
 #if defined(LS_FIXED)
     const int64_t lo = P->i_m_min, hi = P->i_m_max;
-    for (int64_t j = 0; j < npre; j++) {
-        const int64_t q = j * np;
-        if (ct[j] || !mask[q]) continue;
-        int64_t r = (int64_t)(hash_idx(key, (uint32_t)(i * npre + j)) >> (32 - fbits));
-        int64_t nw = m[q] + ((acc[q] + r) >> fbits);
-        m[q] = CLIP(nw, lo, hi);
-        acc[q] = 0;
+    if (rc < 0) {
+        for (int64_t j = 0; j < npre; j++) {
+            const int64_t q = j * np;
+            if (ct[j] || !mask[q]) continue;
+            int64_t r = (int64_t)(hash_idx(key, (uint32_t)(i * npre + j)) >> (32 - fbits));
+            int64_t nw = m[q] + ((acc[q] + r) >> fbits);
+            m[q] = CLIP(nw, lo, hi);
+            acc[q] = 0;
+        }
+    } else {
+        for (int64_t j = 0; j < npre; j++) {
+            const int64_t q = j * np;
+            if (ct[j] || !mask[q]) continue;
+            int64_t nw = m[q] + ((acc[q] + rc) >> fbits);
+            m[q] = CLIP(nw, lo, hi);
+            acc[q] = 0;
+        }
     }
 #else
     (void)key;
     (void)fbits;
+    (void)rc;
     const real_t lo = (real_t)P->m_min, hi = (real_t)P->m_max;
     for (int64_t j = 0; j < npre; j++) {
         const int64_t q = j * np;
@@ -485,23 +513,33 @@ static void apply_row(const path_t *P, int64_t i, uint32_t key, int64_t fbits) {
 }
 
 /* the same on the existing synapses of column j, branch-free (vectorised) */
-static void apply_column(const path_t *P, int64_t j, uint32_t key, int64_t fbits) {
+static void apply_column(const path_t *P, int64_t j, uint32_t key, int64_t fbits, int64_t rc) {
     const int64_t np = P->n_post, npre = P->n_pre;
     real_t *restrict m = P->m + j * np, *restrict acc = P->acc + j * np;
     const uint8_t *restrict mask = P->mask + j * np;
 #if defined(LS_FIXED)
     const int64_t lo = P->i_m_min, hi = P->i_m_max;
-    for (int64_t i = 0; i < np; i++) {
-        int64_t r = (int64_t)(hash_idx(key, (uint32_t)(i * npre + j)) >> (32 - fbits));
-        int64_t nw = m[i] + ((acc[i] + r) >> fbits);
-        nw = CLIP(nw, lo, hi);
-        m[i] = mask[i] ? nw : m[i];
-        acc[i] = mask[i] ? 0 : acc[i];
+    if (rc < 0) {
+        for (int64_t i = 0; i < np; i++) {
+            int64_t r = (int64_t)(hash_idx(key, (uint32_t)(i * npre + j)) >> (32 - fbits));
+            int64_t nw = m[i] + ((acc[i] + r) >> fbits);
+            nw = CLIP(nw, lo, hi);
+            m[i] = mask[i] ? nw : m[i];
+            acc[i] = mask[i] ? 0 : acc[i];
+        }
+    } else {
+        for (int64_t i = 0; i < np; i++) {
+            int64_t nw = m[i] + ((acc[i] + rc) >> fbits);
+            nw = CLIP(nw, lo, hi);
+            m[i] = mask[i] ? nw : m[i];
+            acc[i] = mask[i] ? 0 : acc[i];
+        }
     }
 #else
     (void)key;
     (void)fbits;
     (void)npre;
+    (void)rc;
     const real_t lo = (real_t)P->m_min, hi = (real_t)P->m_max;
     for (int64_t i = 0; i < np; i++) {
         real_t nw = m[i] + acc[i];
@@ -516,17 +554,19 @@ static void stdp_apply(ctx_t *c, path_t *P, int p_index, uint64_t epoch) {
     member_t *M = c->M;
     int64_t np = P->n_post, npre = P->n_pre, fbits = M->dw_frac_bits;
     uint32_t key = 0;
+    int64_t rc = -1;
 #if defined(LS_FIXED)
-    key = key4((uint32_t)M->seed, STREAM_STDP_ROUND + (uint32_t)p_index, epoch, 0);
+    rc = fixed_offset(M->dw_rounding, fbits);
+    if (rc < 0) key = key4((uint32_t)M->seed, STREAM_STDP_ROUND + (uint32_t)p_index, epoch, 0);
 #else
     (void)p_index;
     (void)epoch;
 #endif
     for (int64_t j = 0; j < npre; j++)
-        if (P->col_touched[j]) apply_column(P, j, key, fbits);
+        if (P->col_touched[j]) apply_column(P, j, key, fbits, rc);
     for (int64_t i = 0; i < np; i++) {
         if (!P->row_touched[i]) continue;
-        apply_row(P, i, key, fbits);
+        apply_row(P, i, key, fbits, rc);
         P->row_touched[i] = 0;
     }
     memset(P->col_touched, 0, (size_t)npre);
@@ -536,18 +576,25 @@ static void stdp_apply(ctx_t *c, path_t *P, int p_index, uint64_t epoch) {
 static void learn_step(ctx_t *c, int active) {
     member_t *M = c->M;
     real_t *x = M->x, *y = M->y;
-    /* traces decay (kernels.stdp.trace_step; fixed: stochastic rounding, kernels.stdp.trace_rounding
-     * with the network-wide trace index, which is the position in x and y here) */
+    /* traces decay (kernels.stdp.trace_step; fixed: rounded per FixedParams.trace_rounding, by
+     * default stochastically, kernels.stdp.trace_rounding with the network-wide trace index, which
+     * is the position in x and y here; nearest / floor add the constant 2048 / 0 and draw nothing) */
 #if defined(LS_FIXED)
     {
-        uint64_t tk = (uint64_t)M->counters[0];
-        uint32_t kx = key4((uint32_t)M->seed, STREAM_TRACE_ROUND, tk, 0);
-        uint32_t ky = key4((uint32_t)M->seed, STREAM_TRACE_ROUND, tk, 1);
         const int64_t kp = M->i_k_plus, km = M->i_k_minus;
-        for (int64_t k = 0; k < c->ns; k++)
-            x[k] = (x[k] * kp + (int64_t)(hash_idx(kx, (uint32_t)k) >> 20)) >> 12;
-        for (int64_t k = 0; k < c->nn; k++)
-            y[k] = (y[k] * km + (int64_t)(hash_idx(ky, (uint32_t)k) >> 20)) >> 12;
+        const int64_t rc = fixed_offset(M->trace_rounding, 12);
+        if (rc < 0) {
+            uint64_t tk = (uint64_t)M->counters[0];
+            uint32_t kx = key4((uint32_t)M->seed, STREAM_TRACE_ROUND, tk, 0);
+            uint32_t ky = key4((uint32_t)M->seed, STREAM_TRACE_ROUND, tk, 1);
+            for (int64_t k = 0; k < c->ns; k++)
+                x[k] = (x[k] * kp + (int64_t)(hash_idx(kx, (uint32_t)k) >> 20)) >> 12;
+            for (int64_t k = 0; k < c->nn; k++)
+                y[k] = (y[k] * km + (int64_t)(hash_idx(ky, (uint32_t)k) >> 20)) >> 12;
+        } else {
+            for (int64_t k = 0; k < c->ns; k++) x[k] = (x[k] * kp + rc) >> 12;
+            for (int64_t k = 0; k < c->nn; k++) y[k] = (y[k] * km + rc) >> 12;
+        }
     }
 #else
     for (int64_t k = 0; k < c->ns; k++) x[k] = x[k] * c->k_plus;

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from lava_sleep import rng
+from lava_sleep.fixed import pathway_drive
 from lava_sleep.kernels import neuron
 from lava_sleep.params import PATHWAY_NAMES, ModelParams
 
@@ -51,6 +52,8 @@ MODES = {"float64": "-DLS_F64", "float32": "-DLS_F32", "fixed": "-DLS_FIXED"}
 POP_INDEX = {"X": 0, "E": 1, "I": 2}
 MU_MODES = {0.0: 0, 1.0: 1, 0.5: 2, 2.0: 3}
 RULES = {"stdp": 0, "vogels": 1, "diehl_cook": 2}
+#: FixedParams.trace_rounding / dw_rounding -> the kernel's ROUND_* codes
+ROUNDING = {"stochastic": 0, "nearest": 1, "floor": 2}
 
 _lock = threading.Lock()
 _libs: dict[str, ctypes.CDLL] = {}
@@ -208,7 +211,7 @@ def _fields(spec: str, ctype):
 
 class PathC(ctypes.Structure):
     _fields_ = (
-        _fields("n_pre n_post pre_pop post_pop plastic shift rule mu_mode", _I)
+        _fields("n_pre n_post pre_pop post_pop plastic w_mult rule mu_mode", _I)
         + _fields("mu eta_plus eta_minus alpha m_min m_max m_floor static_target total0", _D)
         + _fields("i_eta_plus i_eta_minus i_alpha i_m_min i_m_max i_m_floor i_total0", _I)
         + _fields("m mask acc row_total0 b_tab row_touched col_touched", _P)
@@ -232,6 +235,7 @@ class MemberC(ctypes.Structure):
         + [("path", PathC * 4)]
         + [("a_decay_every", _I)]
         + [("freeze_adaptation", _I)]  # calls with learn = 0 leave the adaptation unchanged
+        + _fields("trace_rounding dw_rounding", _I)  # fixed: ROUNDING codes
     )
 
 
@@ -340,6 +344,7 @@ class NativeNetwork:
             s.i_k_plus, s.i_k_minus = fc.k_plus, fc.k_minus
             s.trace_impulse, s.trace_max = fc.trace_impulse, fc.trace_max
             s.dw_frac_bits, s.decay_frac_bits = fc.dw_frac_bits, fc.decay_frac_bits
+            s.trace_rounding, s.dw_rounding = ROUNDING[fc.trace_rounding], ROUNDING[fc.dw_rounding]
         else:
             s.k_plus, s.k_minus = mi.k_plus, mi.k_minus
         s.a_decay_every, s.freeze_adaptation = p.neuron.a_decay_every, int(p.neuron.freeze_adaptation)
@@ -370,7 +375,7 @@ class NativeNetwork:
             ps.plastic = int(name in mi.rules)
             if fc is not None:
                 pf = fc.pathways[name]
-                ps.shift, ps.i_m_min, ps.i_m_max, ps.i_m_floor = pf.shift, pf.m_min, pf.m_max, pf.m_floor
+                ps.w_mult, ps.i_m_min, ps.i_m_max, ps.i_m_floor = pf.w_mult, pf.m_min, pf.m_max, pf.m_floor
             if name in mi.rules:
                 rule, dc = mi.rules[name], mi.decay[name]
                 ps.rule = RULES[rule.rule]
@@ -440,7 +445,7 @@ class NativeNetwork:
 
     def drives(self) -> dict[str, np.ndarray]:
         """Signed drive of the next step per pathway, as each Dense would deliver it (fixed:
-        shifted integer units; new arrays). Needs ``keep_drive=True``; after
+        integer units, ``lava_sleep.fixed.pathway_drive``; new arrays). Needs ``keep_drive=True``; after
         :meth:`load_state_dict` they are zero until the next step (a state_dict holds only their
         sum, ``pending``)."""
         if self.drive is None:
@@ -450,7 +455,7 @@ class NativeNetwork:
         for name in PATHWAY_NAMES:
             v = out[name]
             if self.mode == "fixed":
-                v = v << self.consts.fc.pathways[name].shift
+                v = pathway_drive(v, self.consts.fc.pathways[name])
             out[name] = 0 - v if self.consts.params.network.pathway(name).sign < 0 else v.copy()
         return out
 

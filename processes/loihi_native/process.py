@@ -31,7 +31,11 @@ Approximations compared with lava_sleep's own models (documented in docs/lava.md
 * no sleep phase: the sleep controller needs RefPort access from an embedded
   CPU process, which lava-loihi provides only on hardware;
 * no per-image normalization (``normalize`` is refused with a ParamError); rest steps
-  are empty raster columns; connection patterns are the masks' zero weights.
+  are empty raster columns; connection patterns are the masks' zero weights;
+* fixed point: only Loihi's weight format and rounding (``FixedParams.w_scale`` "pow2",
+  ``trace_rounding`` and ``dw_rounding`` "stochastic"; anything else is refused with a
+  ParamError, :func:`precision_mismatches`); the traces are the learning engine's own
+  (``trace_impulse`` per spike, 7 bits wide whatever ``trace_bits``).
 
 Units: float - voltages relative to v_rest in units of ``gain`` mV (gain =
 r_m dt**2 / (tau_m tau_syn)), so weights keep their weight units; fixed - 1 mV =
@@ -96,8 +100,26 @@ class NativeConstants(NamedTuple):
     rules: dict
 
 
+def precision_mismatches(params: ModelParams) -> list[str]:
+    """The fixed-point settings that Lava's Dense / LearningDense cannot take (empty: none):
+    ``w_scale`` other than "pow2" (Dense weights are an 8-bit mantissa with a power-of-two
+    ``weight_exp``, no integer multiplier) and ``trace_rounding`` / ``dw_rounding`` other than
+    "stochastic" (the learning engine rounds trace decays and updates stochastically)."""
+    fx, out = params.fixed, []
+    if fx.w_scale != "pow2":
+        out.append(f"w_scale {fx.w_scale!r}")
+    out += [f"{what} {getattr(fx, what)!r}" for what in ("trace_rounding", "dw_rounding")
+            if getattr(fx, what) != "stochastic"]
+    return out
+
+
 def native_constants(params: ModelParams, init: NetworkInit, mode: str) -> NativeConstants:
-    """Map the model to Lava's standard LIF / Dense / LearningDense parameters."""
+    """Map the model to Lava's standard LIF / Dense / LearningDense parameters.
+
+    Raises ParamError (one line) for what the variant cannot express: rules other than stdp
+    with mu = 0, per-image normalization, and in fixed point the precision settings of
+    :func:`precision_mismatches`.
+    """
     for pw in params.network.pathways:
         if pw.plastic and (pw.rule != "stdp" or pw.mu != 0):
             raise ParamError(f"the Loihi-native variant supports only rule 'stdp' with mu = 0 "
@@ -123,6 +145,11 @@ def native_constants(params: ModelParams, init: NetworkInit, mode: str) -> Nativ
                                weights=weights, weight_exp=wexp, rules=rules)
     if mode != "fixed":
         raise ValueError(f"mode must be 'float' or 'fixed', got {mode!r}")
+    bad = precision_mismatches(params)
+    if bad:
+        raise ParamError(f"the Loihi-native variant has Loihi's weight format and stochastic rounding only "
+                         f"(FixedParams {', '.join(bad)}; use w_scale 'pow2' and 'stochastic' "
+                         f"trace_rounding and dw_rounding)")
     fc = to_fixed(params)
     for name in PATHWAY_NAMES:
         pw = params.network.pathway(name)

@@ -17,8 +17,12 @@ stochastic-rounding draws are only needed (and identical) where used.
 
 Fixed point: magnitudes are int32 Vars (w_bits-bit values; int32 so that the
 controller's RefPort moves them unchanged), accumulators int64 in
-2**-dw_frac_bits LSB, traces int64 holding trace_bits-bit values; the drive is
-int32 in u units (``m @ s << shift``).
+2**-dw_frac_bits LSB, traces int64 holding trace_bits-bit values (saturating at
+``FixedConstants.trace_max``); the drive is int32 in u units, ``((m @ s) * w_mult) >> 8``
+(:func:`lava_sleep.fixed.pathway_drive`; w_scale "pow2": ``m @ s << shift``). The trace decay and
+the update application round per ``FixedParams.trace_rounding`` / ``dw_rounding``
+(:func:`lava_sleep.fixed.rounding_offset`): the stochastic modes take the oracle's per-value
+draws, the deterministic modes a constant offset and no draws.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
 from lava_sleep import rng
-from lava_sleep.fixed import quantize_weights, to_fixed
+from lava_sleep.fixed import pathway_drive, quantize_weights, rounding_offset, to_fixed
 from lava_sleep.kernels import sleep as sleep_k
 from lava_sleep.kernels import stdp as stdp_k
 from lava_sleep.params import PATHWAY_NAMES
@@ -92,11 +96,13 @@ class SynapseCore:
         self.fixed = fixed
         self.fc = to_fixed(params) if fixed else None
         self.dtype = np.int64 if fixed else np.float64
-        self.shift = self.fc.pathways[name].shift if fixed else 0
+        self.pf = self.fc.pathways[name] if fixed else None  # w_mult of the drive
         self.rule = stdp_k.stdp_rule(params, name, self.fc)
         self.t_epoch = params.stdp.t_epoch
         self.learn_in_sleep = params.stdp.learn_in_sleep
         self.dw_frac_bits = self.fc.dw_frac_bits if fixed else 0
+        self.trace_round_mode = self.fc.trace_rounding if fixed else None
+        self.dw_round_mode = self.fc.dw_rounding if fixed else None
         if fixed:
             self.k_plus, self.k_minus = self.fc.k_plus, self.fc.k_minus
         else:
@@ -105,7 +111,8 @@ class SynapseCore:
         self.shape = None
         self.flat = None
         self.round_keys = KeyCache(seed, rng.Stream.STDP_ROUND + self.index)
-        # fixed trace decay: stochastic rounding keyed by step, indexed network-wide
+        # fixed trace decay: stochastic rounding (trace_rounding "stochastic") keyed by step,
+        # indexed network-wide
         offsets = stdp_k.trace_offsets(params.sizes())
         self.trace_offset = (offsets["x"][pw.pre], offsets["y"][pw.post])
         self.trace_keys = (KeyCache(seed, rng.Stream.TRACE_ROUND, stdp_k.PRE_TRACES),
@@ -154,12 +161,13 @@ class SynapseCore:
 
     # -- propagation -----------------------------------------------------------
     def propagate(self, m, s_pre) -> np.ndarray:
-        """Signed drive of the next step: ``sign * m @ s`` (fixed: integer sum ``<< shift``)."""
+        """Signed drive of the next step: ``sign * m @ s`` (fixed: ``(integer sum * w_mult) >> 8``,
+        :func:`~lava_sleep.fixed.pathway_drive`, in int64)."""
         if not s_pre.any():
             return np.zeros(m.shape[0], dtype=self.dtype)
         if self.fixed:
             idx = np.flatnonzero(s_pre)
-            d = m[:, idx].sum(axis=1, dtype=np.int64) << self.shift
+            d = pathway_drive(m[:, idx].sum(axis=1, dtype=np.int64), self.pf)
         else:
             d = m @ s_pre.astype(np.float64)
         return -d if self.sign < 0 else d
@@ -178,12 +186,17 @@ class SynapseCore:
     def _decay_trace(self, x, keep, t: int, which: int, offset: int | None):
         r = None
         if self.fixed:
-            off = self.trace_offset[which] if offset is None else offset
-            idx = self._trace_idx.get((off, len(x)))
-            if idx is None:
-                idx = self._trace_idx[(off, len(x))] = off + np.arange(len(x), dtype=np.int64)
-            r = stdp_k.trace_rounding(self.trace_keys[which](t), idx, rng.uniform_u32_np)
+            r = rounding_offset(self.trace_round_mode, stdp_k.TRACE_DECAY_BITS,
+                                lambda: self._trace_draws(len(x), t, which, offset))
         return stdp_k.trace_step(x, keep, self.fc, r)
+
+    def _trace_draws(self, n: int, t: int, which: int, offset: int | None) -> np.ndarray:
+        """Stochastic trace-rounding draws of step ``t`` for ``n`` traces from ``offset``."""
+        off = self.trace_offset[which] if offset is None else offset
+        idx = self._trace_idx.get((off, n))
+        if idx is None:
+            idx = self._trace_idx[(off, n)] = off + np.arange(n, dtype=np.int64)
+        return stdp_k.trace_rounding(self.trace_keys[which](t), idx, rng.uniform_u32_np)
 
     def add_spikes(self, x, s):
         return stdp_k.trace_add(x, s.astype(self.dtype), self.fc)
@@ -276,8 +289,8 @@ class SynapseCore:
     def _learn_direct_fixed(self, st, rows, cols, s_pre, s_post, x_pre, y_post, t: int) -> None:
         """Fixed-point ``_learn_direct``: draws and updates only where ``dm != 0``.
 
-        A synapse with ``dm = 0`` gets ``(0 + r) >> F = 0`` for every draw ``r`` in
-        [0, 2**F) and is unchanged (docs/model.md: untouched synapses are unchanged),
+        A synapse with ``dm = 0`` gets ``(0 + r) >> F = 0`` for every offset ``r`` in
+        [0, 2**F) (every draw, and the nearest and floor offsets) and is unchanged (docs/model.md: untouched synapses are unchanged),
         so the rounding hash runs on the nonzero set only (paper network: about 6 % of
         the touched rows and columns, as traces, weights and headroom are often 0).
         The spiking columns are visited through their present synapses only, without
@@ -308,15 +321,21 @@ class SynapseCore:
             self._put_rounded(w, gidx.take(nz), dm.take(nz), True, self.round_keys(t), m.take(nz))
 
     def _put_rounded(self, w, gidx, dm, mask, key, m=None) -> None:
-        """``w.flat[gidx] <- apply_epoch(w.flat[gidx], dm)`` with the synapses' rounding draws.
+        """``w.flat[gidx] <- apply_epoch(w.flat[gidx], dm)`` with the rounding offsets of
+        ``dw_rounding`` (stochastic: the synapses' draws from ``key``; nearest, floor: a constant).
 
         ``m`` may pass ``w.flat[gidx]`` when the caller has it already.
         """
-        r = rng.uniform_u32_np(key, gidx)
-        r >>= 32 - self.dw_frac_bits
+        r = rounding_offset(self.dw_round_mode, self.dw_frac_bits, lambda: self._dw_draws(key, gidx))
         if m is None:
             m = w.take(gidx)
         np.put(w, gidx, stdp_k.apply_epoch(self.rule, m, dm, mask, r, self.dw_frac_bits))
+
+    def _dw_draws(self, key, gidx) -> np.ndarray:
+        """Stochastic update-rounding draws in [0, 2**dw_frac_bits) of synapses ``gidx``."""
+        r = rng.uniform_u32_np(key, gidx)
+        r >>= 32 - self.dw_frac_bits
+        return r
 
     def accumulate(self, st, s_pre, s_post, x_pre, y_post) -> None:
         """Add this step's dm (decayed traces ``x_pre``, ``y_post``) to ``st.acc``.

@@ -11,10 +11,12 @@ Spiking phase of step t (Lava Dense semantics: one step of delay):
 2. receive pre spikes s_j(t) on ``s_in`` and post spikes s_i(t) on ``s_in_bap``
    (the back-propagated spikes of the post population);
 3. ``a_buff <- sign * m @ s(t)`` with the weights *before* this step's learning
-   (fixed: ``sign * (m @ s) << shift_P``, integer u units);
-4. traces decay (``x <- x k_plus``, ``y <- y k_minus``; fixed ``(x k + r) >> 12`` with
-   r = uniform_u32(key(seed, TRACE_ROUND, t, 0 pre / 1 post), network-wide trace index) >> 20,
-   stochastic rounding: every copy of a population's trace draws the same bits), and if
+   (fixed: ``sign * (((m @ s) * w_mult_P) >> 8)``, integer u units; w_scale "pow2":
+   ``sign * (m @ s) << shift_P``);
+4. traces decay (``x <- x k_plus``, ``y <- y k_minus``; fixed ``(x k + r) >> 12`` with r per
+   ``FixedParams.trace_rounding``: stochastic r = uniform_u32(key(seed, TRACE_ROUND, t, 0 pre /
+   1 post), network-wide trace index) >> 20, so every copy of a population's trace draws the
+   same bits; nearest r = 2048; floor r = 0), and if
    learning is active (controller ``learn`` bit, and awake or ``learn_in_sleep``)::
 
        stdp:    dm_ij = eta+ x_j s_i (m_max - m)^mu  -  eta- y_i s_j m^mu
@@ -22,11 +24,12 @@ Spiking phase of step t (Lava Dense semantics: one step of delay):
        diehl_cook: dm_ij = eta+ (x_j - alpha) s_i (m_max - m)^mu  -  eta- y_i s_j m^mu
 
    accumulates into ``acc`` (masked); then traces take this step's spikes (fixed:
-   ``+ trace_impulse``, saturating at 2**trace_bits - 1);
+   ``+ trace_impulse``, saturating at trace_max = 2**trace_bits - 1);
 5. at the end of every learning epoch ((t + 1) % t_epoch == 0) the accumulator
    is applied: ``m <- clip(m + acc, m_min, m_max)`` (fixed: ``m + ((acc + r) >>
-   dw_frac_bits)`` with r = uniform_u32(key(seed, STDP_ROUND + P, t // t_epoch),
-   synapse) >> (32 - dw_frac_bits): per-synapse seeded stochastic rounding);
+   dw_frac_bits)`` with r per ``FixedParams.dw_rounding``: stochastic r =
+   uniform_u32(key(seed, STDP_ROUND + P, t // t_epoch), synapse) >> (32 - dw_frac_bits),
+   per-synapse seeded; nearest r = 2**(dw_frac_bits - 1); floor r = 0);
 6. per-image normalization (``normalize``): at the controller's ``slot_end`` bit while
    ``learn`` is set, each row is rescaled to its initial total, ``m <- m T0_i / T_i`` (fixed:
    ``(A_i m + r) >> decay_frac_bits`` with ``A_i = (2**D T0_i) // T_i`` and r =
