@@ -360,7 +360,7 @@ def write_quant(study_dir, cfg: QuantConfig) -> dict:
                   "n_inh": p.network.n_inh, "base_fixed": dataclasses.asdict(p.fixed),
                   "base_trace_bits": p.stdp.trace_bits, "base_trace_impulse": p.stdp.trace_impulse,
                   "plastic": [pw.name for pw in p.network.pathways if pw.plastic],
-                  "sleep_period": p.sleep.period, "sleep_target": p.sleep.target},
+                  "sleep_period": p.sleep.period, "sleep_target": p.sleep.target, "sleep_form": p.sleep.form},
         **combine(records, cfg)})
     text = "".join(_json_line(r) for r in records)
     atomic_write_text(study_dir / RUNS, text)

@@ -73,7 +73,8 @@ def run(args) -> int:
         raise RunError(f"--backend {args.backend!r}: the study runs on the numpy or torch engine")
     args.mode, args.dtype = "fixed", "float64"
     backend = options.backend_from_args(args)
-    params = options.params_for_mode(build_params(args.preset, args.config), "fixed")
+    # the fixed model's form for every cell, float64 included (summary.json setup.sleep_form)
+    params = options.params_for_mode(build_params(args.preset, args.config), "fixed", log=lambda msg: None)
     ints = {}
     for name in ("w_bits", "trace_bits", "dw_frac_bits"):
         raw = getattr(args, name)

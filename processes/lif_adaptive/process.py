@@ -10,7 +10,7 @@ State per neuron, relative to v_rest (float: mV; fixed: 2**-v_frac_bits mV,
 
 One step, global step t, ``drive`` = summed (signed) weighted spikes of step t-1
 arriving on ``a_in`` (float: weight units; fixed: integer u units, each pathway
-already shifted by its ``shift``)::
+already scaled by its ``w_mult``, ``(sum * w_mult) >> 8``)::
 
     u <- u k_u + gain drive                      (fixed: 12-bit decay, + drive)
     v <- clip(v k_v + u + bias + noise, v_min, v_max)

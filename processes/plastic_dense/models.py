@@ -290,9 +290,10 @@ class SynapseCore:
         """Fixed-point ``_learn_direct``: draws and updates only where ``dm != 0``.
 
         A synapse with ``dm = 0`` gets ``(0 + r) >> F = 0`` for every offset ``r`` in
-        [0, 2**F) (every draw, and the nearest and floor offsets) and is unchanged (docs/model.md: untouched synapses are unchanged),
-        so the rounding hash runs on the nonzero set only (paper network: about 6 % of
-        the touched rows and columns, as traces, weights and headroom are often 0).
+        [0, 2**F) (every draw, and the nearest and floor offsets) and is unchanged
+        (docs/model.md: untouched synapses are unchanged), so the rounding hash runs on the
+        nonzero set only (paper network: about 6 % of the touched rows and columns, as traces,
+        weights and headroom are often 0).
         The spiking columns are visited through their present synapses only, without
         the spiking rows (integer ``dep * ~s_post`` is an exact 0 there; those synapses
         are in the row part). Values and draws are those of the dense oracle. The work

@@ -4,7 +4,8 @@
   configuration simulated alone, exactly, in fixed point and float64, for both
   implementations (the native one with two worker threads), with shared and per-member images,
   also with all Diehl & Cook features on (rest, patterns, diehl_cook, normalization, slow
-  adaptation decay, adaptation frozen in an evaluation call);
+  adaptation decay, adaptation frozen in an evaluation call), and in fixed point with every
+  precision parameter away from its default (tests/conftest.py PRECISION_CASES);
 * state_dict/load_state_dict continue a run exactly (also mid learning epoch);
 * the BatchSimulator contract (make_simulator dispatch, validation errors, progress, outputs);
 * CUDA (skipped without a CUDA device): bit-exact fixed point and spike-exact float64.
@@ -95,6 +96,43 @@ def test_batch_member_equals_member_alone_all_features(mode, impl, features_para
     for b in range(3):
         alone = TorchSimulator([params[b]], [seeds[b]], mode=mode, impl=impl)
         _assert_member_equal(outs, b, _run_two_calls(alone, shared, per_member, member=b, learn2=False))
+        sa, sb = alone.state_dict(0), batch.state_dict(b)
+        for k in sa:
+            np.testing.assert_array_equal(sb[k], sa[k], err_msg=k)
+
+
+def pytest_generate_tests(metafunc):
+    """A test that takes ``precision_case`` runs once per case of tests/conftest.py's
+    ``PRECISION_CASES`` (found among the conftest plugins: tests/lava/conftest.py shadows the
+    module name ``conftest``)."""
+    if "precision_case" in metafunc.fixturenames:
+        cases = next(c for c in (getattr(p, "PRECISION_CASES", None)
+                                 for p in metafunc.config.pluginmanager.get_plugins()) if c is not None)
+        metafunc.parametrize("precision_case", list(cases))
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_batch_member_equals_member_alone_precision(precision_case, impl, features_params, with_precision,
+                                                    make_images, torch_single_thread):
+    """Fixed point with every width and rounding mode away from its default (PRECISION_CASES), all
+    model features on: member b of a batch equals the member alone, spikes, episodes and state."""
+    params, seeds = _members(with_precision(features_params("linear"), precision_case), "fixed")
+    nx = params[0].n_input
+    shared = make_images(10, nx, seed=1)
+    per_member = np.stack([make_images(3, nx, seed=10 + b) for b in range(3)])
+    batch = TorchSimulator(params, seeds, mode="fixed", impl=impl, threads=2)
+    fc, fx = batch.members[0].fc, params[0].fixed
+    assert (fc.trace_rounding, fc.dw_rounding, fc.trace_max) == (
+        fx.trace_rounding, fx.dw_rounding, 2**params[0].stdp.trace_bits - 1)
+    mults = [pf.w_mult for pf in fc.pathways.values()]
+    assert any(w & (w - 1) for w in mults) == (fx.w_scale == "full"), mults
+    outs = _run_two_calls(batch, shared, per_member)
+    assert sum(len(e) for o in outs for e in o.episodes) >= 4 and len({int(s) for s in outs[0].steps}) == 3
+    for b in range(3):
+        init = ReferenceSimulator(params[b], seeds[b], mode="fixed").m["XE"]
+        assert not np.array_equal(batch.state_dict(b)["m_XE"], init)  # learning moved weights
+        alone = TorchSimulator([params[b]], [seeds[b]], mode="fixed", impl=impl)
+        _assert_member_equal(outs, b, _run_two_calls(alone, shared, per_member, member=b))
         sa, sb = alone.state_dict(0), batch.state_dict(b)
         for k in sa:
             np.testing.assert_array_equal(sb[k], sa[k], err_msg=k)

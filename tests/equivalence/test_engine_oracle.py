@@ -13,7 +13,11 @@
 * all Diehl & Cook features at once (rest steps, one_to_one / all_but_self masks, dense
   diehl_cook X->E with per-image normalization, slow adaptation decay, adaptation frozen with
   learning off) with sleep, in fixed point (bit-exact), float64 (spike-exact) and float32
-  (documented tolerance), learning on and off.
+  (documented tolerance), learning on and off.;
+* the same features in fixed point with every precision parameter away from its default
+  (tests/conftest.py PRECISION_CASES: w_scale full/pow2, 2-4 weight bits, 3-5 trace bits,
+  nearest/floor/stochastic trace and update rounding): bit-exact, after checking that the run
+  exercises each parameter.
 """
 
 from __future__ import annotations
@@ -332,3 +336,108 @@ def test_all_model_features_float32_within_documented_tolerance(impl, features_p
     assert sim.state_dict(0)["m_XE"].dtype == np.float32
     for n in ref.m:
         np.testing.assert_allclose(sim.weights(0)[n], ref.signed_weights(n), rtol=0, atol=FLOAT32_WEIGHT_ATOL)
+
+
+# -- fixed-point precision parameters (tests/conftest.py PRECISION_CASES) ---------------------------
+def pytest_generate_tests(metafunc):
+    """A test that takes ``precision_case`` runs once per case of tests/conftest.py's
+    ``PRECISION_CASES`` (found among the conftest plugins: tests/lava/conftest.py shadows the
+    module name ``conftest``)."""
+    if "precision_case" in metafunc.fixturenames:
+        cases = next(c for c in (getattr(p, "PRECISION_CASES", None)
+                                 for p in metafunc.config.pluginmanager.get_plugins()) if c is not None)
+        metafunc.parametrize("precision_case", list(cases))
+
+
+def _record_fixed_rounding(mp, fc, hits):
+    """Wrap the oracle's fixed trace decay, trace add and epoch application (kernels.stdp) to count,
+    in ``hits``, the values where the case's rounding mode gives another result than a different
+    mode would (trace decays: ``trace``; epoch updates: ``dw``), the non-zero epoch updates
+    (``moved``) and the trace additions clipped at trace_max (``saturated``)."""
+    from lava_sleep.kernels import stdp
+
+    step, add, apply = stdp.trace_step, stdp.trace_add, stdp.apply_epoch
+
+    def other(r, bits):  # floor is compared with nearest, nearest and stochastic with floor
+        return 1 << (bits - 1) if np.isscalar(r) and r == 0 else 0
+
+    def trace_step(x, keep, fixed_consts=None, r=None):
+        out = step(x, keep, fixed_consts, r)
+        alt = step(x, keep, fixed_consts, other(r, stdp.TRACE_DECAY_BITS))
+        hits["trace"] += int(np.count_nonzero(out != alt))
+        return out
+
+    def trace_add(x, s, fixed_consts=None):
+        hits["saturated"] += int(np.count_nonzero(x + fixed_consts.trace_impulse * s > fixed_consts.trace_max))
+        return add(x, s, fixed_consts)
+
+    def apply_epoch(rule, m, acc, mask, r=None, dw_frac_bits=0):
+        out = apply(rule, m, acc, mask, r, dw_frac_bits)
+        alt = apply(rule, m, acc, mask, other(r, dw_frac_bits), dw_frac_bits)
+        hits["dw"] += int(np.count_nonzero(out != alt))
+        hits["moved"] += int(np.count_nonzero(out != m))
+        return out
+
+    for name, fn in (("trace_step", trace_step), ("trace_add", trace_add), ("apply_epoch", apply_epoch)):
+        mp.setattr(stdp, name, fn)
+
+
+def _precision_oracle(cache, params, case, images):
+    key = ("precision", case)
+    if key not in cache:
+        hits = dict.fromkeys(("trace", "dw", "moved", "saturated"), 0)
+        with pytest.MonkeyPatch.context() as mp:
+            ref = ReferenceSimulator(params, SEED, mode="fixed")
+            _record_fixed_rounding(mp, ref.fc, hits)
+            outs, states, i0 = [], [], 0
+            for n, learn in FEATURE_CALLS:
+                outs.append(ref.run(images[i0:i0 + n], learn=learn, record_spikes=True))
+                states.append(ref.state_dict())
+                i0 += n
+        cache[key] = ref, outs, states, hits
+    return cache[key]
+
+
+def _check_precision_coverage(params, ref, outs, hits):
+    """The oracle run exercises every precision parameter of the case: the weight scale (w_mult not
+    a power of two for "full", exactly 2**(shift + 8) for "pow2"), the trace and update rounding
+    modes (values where another mode would round differently), saturation at this trace width,
+    learning that moves weights, and sleep."""
+    fx, fc = params.fixed, ref.fc
+    mults = [pf.w_mult for pf in fc.pathways.values()]
+    if fx.w_scale == "full":
+        assert any(w & (w - 1) for w in mults), mults
+    else:
+        assert mults == [2 ** (pf.shift + 8) for pf in fc.pathways.values()]
+    assert (fc.trace_rounding, fc.dw_rounding) == (fx.trace_rounding, fx.dw_rounding)
+    assert fc.trace_max == 2**params.stdp.trace_bits - 1 < 127
+    assert hits["trace"] > 100 and hits["dw"] > 10, hits
+    assert hits["saturated"] > 0 and hits["moved"] > 10, hits
+    m0 = ReferenceSimulator(params, SEED, mode="fixed").m
+    assert not np.array_equal(ref.m["XE"], m0["XE"])
+    assert sum(len(o.episodes) for o in outs) >= 5 and any(o.spikes["E"][o.spikes["asleep"]].any() for o in outs)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_precision_cases_bit_exact_with_oracle(precision_case, impl, features_params, with_precision, make_images,
+                                               oracle_cache, torch_single_thread, assert_states_match):
+    """Every fixed-point width and rounding mode away from its default (w_scale full/pow2, 2-4 weight
+    bits, 3-5 trace bits, nearest/floor/stochastic trace and update rounding), with all model
+    features and sleep on: spikes, episodes, every state (traces, weights, accumulators, u/v/a)
+    and the dequantized weights equal the oracle's bit for bit."""
+    params = with_precision(features_params("linear"), precision_case)
+    images = make_images(sum(n for n, _ in FEATURE_CALLS), params.n_input, seed=2024)
+    ref, ref_outs, ref_states, hits = _precision_oracle(oracle_cache, params, precision_case, images)
+    _check_precision_coverage(params, ref, ref_outs, hits)
+    sim = TorchSimulator([params], [SEED], mode="fixed", impl=impl)
+    i0 = 0
+    for (n, learn), ro, rs in zip(FEATURE_CALLS, ref_outs, ref_states, strict=True):
+        out = sim.run(images[i0:i0 + n], learn=learn, record_spikes=True)
+        i0 += n
+        _spikes_equal(ro, out)
+        _episodes_equal(ro.episodes, out.episodes[0], exact=True)
+        s = sim.state_dict(0)
+        assert s.keys() == rs.keys()
+        assert_states_match(s, rs)
+    for n, w in sim.weights(0).items():
+        np.testing.assert_array_equal(w, ref.signed_weights(n))

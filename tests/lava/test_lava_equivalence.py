@@ -43,6 +43,8 @@ from lava_helpers import (
     run_oracle_calls,
 )
 
+from lava_sleep import params as P
+from lava_sleep.fixed import W_MULT_FRAC_BITS, to_fixed
 from lava_sleep.network import build_network
 from lava_sleep.params import PATHWAY_NAMES
 
@@ -287,3 +289,90 @@ def test_features_fused_compiled_step(mode, images, assert_states_match):
     p, oracle_outs, oracle_states = _features(mode, images, p)
     outs, state = _run_features(p, mode, "fused", images, "native")
     _assert_matches_oracle(outs, state, oracle_outs, oracle_states, mode == "fixed", assert_states_match)
+
+
+# -- fixed-point precision (docs/model.md "Fixed-point precision") ------------------------------
+def _precision_params(case, with_precision, rule="diehl_cook"):
+    """The features scenario (fixed point) with the precision of ``PRECISION_CASES[case]``, at
+    1000 Hz and learning rates 0.3 on XE and EE: at the paper's rates the coarse cases (3-bit
+    weights, floor-rounded traces) would not move a weight, and without the brighter input the
+    traces would never reach trace_max."""
+    p = features_params("fixed", rule)
+    net = p.network.with_pathway("XE", eta_plus=0.3, eta_minus=0.3).with_pathway("EE", eta_plus=0.3,
+                                                                                  eta_minus=0.3)
+    p = dataclasses.replace(p, network=net, input=dataclasses.replace(p.input, max_rate_hz=1000.0))
+    return with_precision(p, case)
+
+
+def _precision_oracle(p, images):
+    """The oracle's features run of ``p`` (RunOutputs, states), after asserting that it exercises
+    each precision setting: w_mult of every pathway is (pow2) or is not (full) a power of two,
+    learning and sleep change both plastic pathways, and each of w_scale, trace_rounding,
+    dw_rounding and trace_bits away from its default changes the final state when set back to the
+    default (for trace_bits, with the same impulse: the traces saturate at trace_max)."""
+    _, outs, states = _features("fixed", images, p)
+    fc = to_fixed(p)
+    for n, pf in fc.pathways.items():
+        if p.fixed.w_scale == "full":
+            assert pf.w_mult & (pf.w_mult - 1) != 0, n  # not a power of two: no shift would do
+            assert pf.m_max == 2**p.fixed.w_bits - 1, n  # w_max is the top code
+        else:
+            assert pf.w_mult == 2 ** (pf.shift + W_MULT_FRAC_BITS), n
+    init = build_network(p, SEED).magnitudes_fixed()
+    for n in p.network.plastic_pathways:
+        assert not np.array_equal(states[0][f"m_{n}"], init[n]), n
+    assert outs[0].sleep_steps > 0 and outs[1].sleep_steps > 0
+    fx0, st0 = P.FixedParams(), P.STDPParams()
+    variants = {k: dataclasses.replace(p, fixed=dataclasses.replace(p.fixed, **{k: getattr(fx0, k)}))
+                for k in ("w_scale", "trace_rounding", "dw_rounding")
+                if getattr(p.fixed, k) != getattr(fx0, k)}
+    if p.stdp.trace_bits != st0.trace_bits:
+        variants["trace_bits"] = dataclasses.replace(
+            p, stdp=dataclasses.replace(p.stdp, trace_bits=st0.trace_bits))
+    assert variants
+    for what, q in variants.items():
+        other = _features("fixed", images, q)[2][-1]
+        assert any(not np.array_equal(other[k], states[-1][k]) for k in states[-1]), what
+    return outs, states
+
+
+@pytest.mark.timeout(LAVA_TIMEOUT)
+def test_precision_graph_and_fused_match_oracle(precision_case, with_precision, images, assert_states_match):
+    """Every fixed-point width and rounding mode (PRECISION_CASES: w_scale full and pow2, 2-4
+    weight bits, 3-5 trace bits, stochastic, nearest and floor rounding of traces and updates), with
+    learning, normalization and sleep: the graph model and the fused model's NumPy step equal the
+    oracle in every value."""
+    p = _precision_params(precision_case, with_precision)
+    oracle_outs, oracle_states = _precision_oracle(p, images)
+    for model, kernel in (("graph", "auto"), ("fused", "numpy")):
+        outs, state = _run_features(p, "fixed", model, images, kernel)
+        _assert_matches_oracle(outs, state, oracle_outs, oracle_states, True, assert_states_match)
+
+
+@pytest.mark.timeout(LAVA_TIMEOUT)
+def test_precision_fused_compiled_step(precision_case, with_precision, images, assert_states_match):
+    """The fused model's compiled step with every precision case, bit-exact with the oracle; where
+    the kernel refuses the settings, explicit "native" is refused in one line and "auto" picks the
+    NumPy step (then this test skips, saying why)."""
+    from lava_sleep.kernels import native
+    from lava_sleep.lava_backend import LavaSimulator
+    from lava_sleep.processes.ei_network.models import native_step_unsupported
+    from lava_sleep.simulation import BackendError
+
+    if not native.available():
+        pytest.skip("no C compiler: the fused model has no compiled step here")
+    for rule in ("diehl_cook", "stdp"):  # the rule the kernel knows
+        p = _precision_params(precision_case, with_precision, rule)
+        why = native_step_unsupported(p, SEED, build_network(p, SEED), True)
+        if why is None:
+            break
+        with pytest.raises(BackendError) as err:
+            LavaSimulator(p, SEED, mode="fixed", model="fused", fused_kernel="native")
+        assert "\n" not in str(err.value)
+        with LavaSimulator(p, SEED, mode="fixed", model="fused", fused_kernel="auto") as sim:
+            assert sim.fused_kernel == "numpy"
+    else:
+        pytest.skip(f"the compiled step refuses these settings: {why}")
+    oracle_outs, oracle_states = _precision_oracle(p, images)
+    outs, state = _run_features(p, "fixed", "fused", images, "native")
+    _assert_matches_oracle(outs, state, oracle_outs, oracle_states, True, assert_states_match)

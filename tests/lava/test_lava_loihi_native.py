@@ -105,3 +105,33 @@ def test_loihi_native_rejects_normalization_and_rests_without_input():
                                                                           steps_per_image=30)),
                         1, imgs[:1])
     assert np.array_equal(cols[:, 1, :6], full[:, 10:16])
+
+
+def test_loihi_native_rejects_precision_it_cannot_express(precision_case, with_precision):
+    """Every PRECISION_CASES case sets w_scale "full" or a deterministic rounding, which Lava's
+    Dense weights (mantissa and exponent) and learning engine (stochastic rounding) cannot take: in
+    fixed point one ParamError line names each such setting, also when the simulator runs; each
+    setting alone is refused too. Other widths pass, and float runs have no fixed-point settings."""
+    from lava_sleep.processes.loihi_native.process import native_constants
+
+    p = active_params("fixed")
+    init = LoihiNativeSimulator(p, 1).init
+    q = with_precision(p, precision_case)
+    names = ("w_scale", "trace_rounding", "dw_rounding")
+    bad = {k: getattr(q.fixed, k) for k in names if getattr(q.fixed, k) != getattr(p.fixed, k)}
+    assert bad and all(getattr(p.fixed, k) in ("pow2", "stochastic") for k in names)
+    with pytest.raises(ParamError, match="Loihi-native variant") as err:
+        native_constants(q, init, "fixed")
+    assert "\n" not in str(err.value)
+    assert all(f"{k} {v!r}" in str(err.value) for k, v in bad.items()), str(err.value)
+    with pytest.raises(ParamError, match="Loihi-native variant"):
+        LoihiNativeSimulator(q, 1, mode="fixed").run(_images())
+    for k, v in bad.items():
+        one = dataclasses.replace(p, fixed=dataclasses.replace(p.fixed, **{k: v}))
+        with pytest.raises(ParamError, match=f"{k} {v!r}"):
+            native_constants(one, init, "fixed")
+    native_constants(q, init, "float")
+    loihi_like = {k: getattr(p.fixed, k) for k in bad}
+    widths = dataclasses.replace(q, fixed=dataclasses.replace(q.fixed, **loihi_like))
+    assert widths.fixed.w_bits != p.fixed.w_bits  # the case's widths, Loihi's weight format and rounding
+    native_constants(widths, init, "fixed")

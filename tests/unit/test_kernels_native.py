@@ -27,11 +27,41 @@ def _params(small_params):
                                                             prune=True, w_floor=0.15))
 
 
+def pytest_generate_tests(metafunc):
+    """A test that takes ``precision_case`` runs once per case of tests/conftest.py's
+    ``PRECISION_CASES`` (found among the conftest plugins: tests/lava/conftest.py shadows the
+    module name ``conftest``)."""
+    if "precision_case" in metafunc.fixturenames:
+        cases = next(c for c in (getattr(p, "PRECISION_CASES", None)
+                                 for p in metafunc.config.pluginmanager.get_plugins()) if c is not None)
+        metafunc.parametrize("precision_case", list(cases))
+
+
 @pytest.mark.parametrize("t_epoch", [1, 3])
 @pytest.mark.parametrize("mode", ["fixed", "float64"])
 def test_step_and_decay_equal_the_oracle(small_params, mode, t_epoch, assert_states_match):
     p = _params(small_params)
-    p = dataclasses.replace(p, stdp=dataclasses.replace(p.stdp, t_epoch=t_epoch))
+    _check_step_and_decay(dataclasses.replace(p, stdp=dataclasses.replace(p.stdp, t_epoch=t_epoch)), mode,
+                          assert_states_match)
+
+
+def test_step_and_decay_precision_cases_equal_the_oracle(features_params, precision_case, with_precision,
+                                                         assert_states_match):
+    """The same in fixed point with every width and rounding mode away from its default
+    (PRECISION_CASES), t_epoch 3, on the features network (1000 Hz input, dense X->E: enough
+    activity that the coarse weights move in every case) with pruning; the kept partial drives
+    are scaled by each pathway's w_mult (not a power of two with w_scale "full")."""
+    p = with_precision(features_params("linear"), precision_case)
+    p = dataclasses.replace(p, stdp=dataclasses.replace(p.stdp, t_epoch=3),
+                            sleep=dataclasses.replace(p.sleep, prune=True, w_floor=0.3))
+    fc = ReferenceSimulator(p, 5, mode="fixed").fc
+    assert any(pf.w_mult & (pf.w_mult - 1) for pf in fc.pathways.values()) == (p.fixed.w_scale == "full")
+    assert (fc.trace_rounding, fc.dw_rounding) == (p.fixed.trace_rounding, p.fixed.dw_rounding)
+    _check_step_and_decay(p, "fixed", assert_states_match)
+
+
+def _check_step_and_decay(p, mode, assert_states_match):
+    t_epoch = p.stdp.t_epoch
     fixed = mode == "fixed"
     ref = ReferenceSimulator(p, 5, mode="fixed" if fixed else "float")
     net = native.NativeNetwork(native.MemberConsts.from_reference(ref), mode, keep_drive=True)
