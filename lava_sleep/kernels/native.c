@@ -469,8 +469,9 @@ static inline int64_t fixed_offset(int64_t mode, int64_t bits) {
 
 /* end of a learning epoch (kernels.stdp.apply_epoch) on the touched synapses: m <- clip(m + acc)
  * (fixed: m + ((acc + r) >> F), r per FixedParams.dw_rounding: rc >= 0 the deterministic offset,
- * rc < 0 stochastic, r from stream STDP_ROUND + p at the oracle's flat index), acc <- 0. The mode
- * test is outside the synapse loops.
+ * rc < 0 stochastic, r from stream STDP_ROUND + p at the oracle's flat index), acc <- 0, also on
+ * synapses pruned since they were touched (their acc is kept until the epoch ends, as the
+ * oracle's). The mode test is outside the synapse loops.
  * apply_row: the existing synapses of row i outside the touched columns (strided; constants in
  * locals) */
 static void apply_row(const path_t *P, int64_t i, uint32_t key, int64_t fbits, int64_t rc) {
@@ -482,7 +483,11 @@ static void apply_row(const path_t *P, int64_t i, uint32_t key, int64_t fbits, i
     if (rc < 0) {
         for (int64_t j = 0; j < npre; j++) {
             const int64_t q = j * np;
-            if (ct[j] || !mask[q]) continue;
+            if (ct[j]) continue;
+            if (!mask[q]) { /* pruned mid-epoch: the oracle zeroes every accumulator */
+                acc[q] = 0;
+                continue;
+            }
             int64_t r = (int64_t)(hash_idx(key, (uint32_t)(i * npre + j)) >> (32 - fbits));
             int64_t nw = m[q] + ((acc[q] + r) >> fbits);
             m[q] = CLIP(nw, lo, hi);
@@ -491,7 +496,11 @@ static void apply_row(const path_t *P, int64_t i, uint32_t key, int64_t fbits, i
     } else {
         for (int64_t j = 0; j < npre; j++) {
             const int64_t q = j * np;
-            if (ct[j] || !mask[q]) continue;
+            if (ct[j]) continue;
+            if (!mask[q]) { /* pruned mid-epoch: the oracle zeroes every accumulator */
+                acc[q] = 0;
+                continue;
+            }
             int64_t nw = m[q] + ((acc[q] + rc) >> fbits);
             m[q] = CLIP(nw, lo, hi);
             acc[q] = 0;
@@ -504,7 +513,11 @@ static void apply_row(const path_t *P, int64_t i, uint32_t key, int64_t fbits, i
     const real_t lo = (real_t)P->m_min, hi = (real_t)P->m_max;
     for (int64_t j = 0; j < npre; j++) {
         const int64_t q = j * np;
-        if (ct[j] || !mask[q]) continue;
+        if (ct[j]) continue;
+        if (!mask[q]) { /* pruned mid-epoch: the oracle zeroes every accumulator */
+            acc[q] = 0;
+            continue;
+        }
         real_t nw = m[q] + acc[q];
         m[q] = CLIP(nw, lo, hi);
         acc[q] = 0;
@@ -512,7 +525,7 @@ static void apply_row(const path_t *P, int64_t i, uint32_t key, int64_t fbits, i
 #endif
 }
 
-/* the same on the existing synapses of column j, branch-free (vectorised) */
+/* the same on column j (existing synapses; acc <- 0 on every one), branch-free (vectorised) */
 static void apply_column(const path_t *P, int64_t j, uint32_t key, int64_t fbits, int64_t rc) {
     const int64_t np = P->n_post, npre = P->n_pre;
     real_t *restrict m = P->m + j * np, *restrict acc = P->acc + j * np;
@@ -525,14 +538,14 @@ static void apply_column(const path_t *P, int64_t j, uint32_t key, int64_t fbits
             int64_t nw = m[i] + ((acc[i] + r) >> fbits);
             nw = CLIP(nw, lo, hi);
             m[i] = mask[i] ? nw : m[i];
-            acc[i] = mask[i] ? 0 : acc[i];
+            acc[i] = 0;
         }
     } else {
         for (int64_t i = 0; i < np; i++) {
             int64_t nw = m[i] + ((acc[i] + rc) >> fbits);
             nw = CLIP(nw, lo, hi);
             m[i] = mask[i] ? nw : m[i];
-            acc[i] = mask[i] ? 0 : acc[i];
+            acc[i] = 0;
         }
     }
 #else
@@ -545,7 +558,7 @@ static void apply_column(const path_t *P, int64_t j, uint32_t key, int64_t fbits
         real_t nw = m[i] + acc[i];
         nw = CLIP(nw, lo, hi);
         m[i] = mask[i] ? nw : m[i];
-        acc[i] = mask[i] ? 0 : acc[i];
+        acc[i] = 0;
     }
 #endif
 }

@@ -45,6 +45,17 @@ def test_step_and_decay_equal_the_oracle(small_params, mode, t_epoch, assert_sta
                           assert_states_match)
 
 
+@pytest.mark.parametrize("mode", ["fixed", "float64"])
+def test_pruned_mid_epoch_accumulator_equals_the_oracle(features_params, mode, assert_states_match):
+    """The features network (1000 Hz input, dense X->E) with t_epoch 3, pruning and sleep blocks
+    that end mid-epoch: a synapse pruned while its accumulator is non-zero keeps it until the
+    epoch ends, then it is zeroed as every other (the oracle's apply_epoch zeroes all of acc)."""
+    p = features_params("linear")
+    p = dataclasses.replace(p, stdp=dataclasses.replace(p.stdp, t_epoch=3),
+                            sleep=dataclasses.replace(p.sleep, prune=True, w_floor=0.3, block=10))
+    _check_step_and_decay(p, mode, assert_states_match)
+
+
 def test_step_and_decay_precision_cases_equal_the_oracle(features_params, precision_case, with_precision,
                                                          assert_states_match):
     """The same in fixed point with every width and rounding mode away from its default
@@ -53,7 +64,7 @@ def test_step_and_decay_precision_cases_equal_the_oracle(features_params, precis
     are scaled by each pathway's w_mult (not a power of two with w_scale "full")."""
     p = with_precision(features_params("linear"), precision_case)
     p = dataclasses.replace(p, stdp=dataclasses.replace(p.stdp, t_epoch=3),
-                            sleep=dataclasses.replace(p.sleep, prune=True, w_floor=0.3))
+                            sleep=dataclasses.replace(p.sleep, prune=True, w_floor=0.3, block=10))
     fc = ReferenceSimulator(p, 5, mode="fixed").fc
     assert any(pf.w_mult & (pf.w_mult - 1) for pf in fc.pathways.values()) == (p.fixed.w_scale == "full")
     assert (fc.trace_rounding, fc.dw_rounding) == (p.fixed.trace_rounding, p.fixed.dw_rounding)
