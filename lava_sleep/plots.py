@@ -363,7 +363,8 @@ def plot_quant_sleep_benefit(rows: list[dict], x: str, lines: list[str], path,
 
 
 def plot_weight_code_histograms(panels: list[dict], path, title: str = "") -> Path:
-    """Histograms (share of synapses, %) of final |w| / w_max: one row per (row label, pathway) (e.g. "8-bit", XE),
+    """Histograms (share of synapses, %) of final |w| / w_max: one row per (row label, pathway)
+    (e.g. "8-bit", XE),
     one column per column label (e.g. rounding mode). ``panels``: dicts with row, column,
     pathway, values (array) and codes (2**w_bits - 1: one bin per code; None: 50 bins, float)."""
     rows = list(dict.fromkeys((p["row"], p["pathway"]) for p in panels))

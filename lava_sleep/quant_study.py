@@ -229,7 +229,8 @@ def run_quant(study_dir, cfg: QuantConfig, plots: bool = True, log=print, execut
         log(f"quant {study_dir}: cell {i}/{len(cells)} {cell.key}")
         s = run_sweep(study_dir / CELLS_DIR / cell.key, cfg.sweep_config(cell), plots=False, log=log,
                       executor=executor)
-        failed += [{**x, "run_dir": f"{CELLS_DIR}/{cell.key}/{x['run_dir']}"} for x in s.get("failed_runs") or []]
+        failed += [{**x, "run_dir": f"{CELLS_DIR}/{cell.key}/{x['run_dir']}"}
+                   for x in s.get("failed_runs") or []]
     summary = write_quant(study_dir, cfg)
     if plots:
         plot_quant(study_dir, summary)
@@ -255,7 +256,8 @@ def collect(study_dir, cfg: QuantConfig) -> list[dict]:
                     continue
                 health = {}
                 try:
-                    w = (files.read_result(study_dir / sub / x["run_dir"]).get("metrics") or {}).get("weights") or {}
+                    res = files.read_result(study_dir / sub / x["run_dir"])
+                    w = (res.get("metrics") or {}).get("weights") or {}
                     health = {n: {k: (w.get(n) or {}).get(k) for k in HEALTH_KEYS} for n in plastic}
                 except RunError:
                     pass
@@ -303,7 +305,8 @@ def combine(records: list[dict], cfg: QuantConfig) -> dict:
                 for pw, h in (r.get("health") or {}).items():
                     for k, v in h.items():
                         row["health"].setdefault(pw, {}).setdefault(k, []).append(v)
-            row["health"] = {pw: {k: seed_stats(v) for k, v in hs.items()} for pw, hs in row["health"].items()}
+            row["health"] = {pw: {k: seed_stats(v) for k, v in hs.items()}
+                             for pw, hs in row["health"].items()}
             for m in METRICS:
                 row["vs_float_" + m] = None if cell.is_float else _diff(
                     _per_seed(records, cell.key, f, m), _per_seed(records, FLOAT, f, m))
@@ -338,11 +341,11 @@ def smallest_widths(rows: list[dict], cfg: QuantConfig) -> list[dict]:
             for m in METRICS:
                 ok = [(r.get("vs_float_" + m) or {}).get("diff_pp") for r in grp]
                 best = None
-                for r, d in zip(reversed(grp), reversed(ok)):
+                for r, d in zip(reversed(grp), reversed(ok), strict=True):
                     if d is None or d < -TOLERANCE_PP:
                         break
                     best = r[axis]
-                out.append({"axis": axis, **dict(zip(others, vals)), "fraction": f, "metric": m,
+                out.append({"axis": axis, **dict(zip(others, vals, strict=True)), "fraction": f, "metric": m,
                             "smallest": best})
     return out
 
@@ -408,7 +411,8 @@ def summary_markdown(s: dict) -> str:
     out = ["# Fixed-point quantization study", "",
            f"Dataset {s['dataset']} ({st['n_train']} training / {st['n_test']} held-out images per seed, "
            f"{st['image_size']}x{st['image_size']} inputs, {st['n_exc']} E, {st['n_inh']} I, {st['epochs']} "
-           f"epoch(s), backend {st['backend']}); seeds {', '.join(str(x) for x in s['seeds'])}; sleep fractions "
+           f"epoch(s), backend {st['backend']}); seeds {', '.join(str(x) for x in s['seeds'])}; "
+           "sleep fractions "
            f"{', '.join(f'{100 * f:g} %' for f in s['fractions'])}. Cells: the float64 reference and every "
            "combination of " + ", ".join(f"{k} {v}" for k, v in s["axes"].items()) + " (rounding of both the "
            "trace decay and the weight updates).", ""]
@@ -423,24 +427,27 @@ def summary_markdown(s: dict) -> str:
                 h = r["health"].get(pw) or {}
                 lo, hi = (h.get("at_min") or {}).get("mean"), (h.get("at_max") or {}).get("mean")
                 bounds.append("-" if lo is None else f"{100 * lo:.0f} / {100 * hi:.0f}")
-            out.append(f"| {r['label']} | {r['n']} | {_ci(r['linear_accuracy'])} | {_d(r['vs_float_linear_accuracy'])} "
+            out.append(f"| {r['label']} | {r['n']} | {_ci(r['linear_accuracy'])} "
+                       f"| {_d(r['vs_float_linear_accuracy'])} "
                        f"| {_ci(r['assignment_accuracy'])} | {_d(r['vs_float_assignment_accuracy'])} "
-                       f"| {_ci(r['untrained_linear_accuracy'])} | " + " | ".join(bounds) + f" | {_loihi(r)} |")
+                       f"| {_ci(r['untrained_linear_accuracy'])} | " + " | ".join(bounds)
+                       + f" | {_loihi(r)} |")
         out.append("")
     if any(f > 0 for f in s["fractions"]) and 0.0 in s["fractions"]:
         out += ["## Sleep benefit (sleep minus no sleep, same cell and seed)", "",
                 "| cell | sleep % | Δ linear pp | Δ assignment pp |", "|---|---|---|---|"]
         for r in s["rows"]:
             if r["fraction"] > 0:
-                out.append(f"| {r['label']} | {100 * r['fraction']:g} | {_d(r['sleep_benefit_linear_accuracy'])} "
+                out.append(f"| {r['label']} | {100 * r['fraction']:g} "
+                           f"| {_d(r['sleep_benefit_linear_accuracy'])} "
                            f"| {_d(r['sleep_benefit_assignment_accuracy'])} |")
         out.append("")
     if s["smallest"]:
         out += [f"## Smallest widths within {TOLERANCE_PP:g} pp of float", "",
                 "| width | other axes | sleep % | metric | smallest |", "|---|---|---|---|---|"]
         for x in s["smallest"]:
-            other = ", ".join(f"{k} {x[k]}" for k in ("w_scale", "w_bits", "trace_bits", "dw_frac_bits", "rounding")
-                              if k in x and k != x["axis"])
+            other = ", ".join(f"{k} {x[k]}" for k in ("w_scale", "w_bits", "trace_bits", "dw_frac_bits",
+                                                       "rounding") if k in x and k != x["axis"])
             out.append(f"| {x['axis']} | {other} | {100 * x['fraction']:g} | {METRICS[x['metric']]} "
                        f"| {x['smallest'] if x['smallest'] is not None else 'none'} |")
         out.append("")
@@ -452,7 +459,8 @@ def summary_markdown(s: dict) -> str:
             "two-sided paired t-test, Holm-corrected over the cells of one metric and sleep fraction. At "
             "bounds: share of the pathway's synapses at the lower / upper weight bound at the end. Loihi 2 "
             "as is: 8-bit weights as mantissa and exponent, at most 7-bit traces, a 16-bit update "
-            "accumulator (1 + w_bits + dw_frac_bits), stochastic rounding (lava_sleep.fixed.loihi2_mismatches). "
+            "accumulator (1 + w_bits + dw_frac_bits), stochastic rounding "
+            "(lava_sleep.fixed.loihi2_mismatches). "
             f"Smallest: the narrowest width whose difference to float, and every wider one's, is at least "
             f"-{TOLERANCE_PP:g} pp (mean over seeds).", ""]
     return "\n".join(out)
@@ -503,7 +511,8 @@ def _histogram_panels(study_dir: Path, s: dict) -> list[dict]:
             runs[line["cell"]] = line["run_dir"]
     panels = []
     order = {m: i for i, m in enumerate(ax["rounding"])}
-    for r in sorted(pick, key=lambda r: (r["cell"] != FLOAT, -(r["w_bits"] or 0), order.get(r["rounding"], -1))):
+    for r in sorted(pick, key=lambda r: (r["cell"] != FLOAT, -(r["w_bits"] or 0),
+                                         order.get(r["rounding"], -1))):
         if r["cell"] not in runs:
             continue
         try:

@@ -188,8 +188,9 @@ class ReferenceSimulator:
                 r = None
                 if self.fixed:
                     k = rng.key(self.seed, rng.Stream.STDP_ROUND + idx, epoch)
-                    r = rounding_offset(fixed.dw_rounding, fixed.dw_frac_bits,
-                                        lambda: rng.uniform_u32(k, self.flat[n]) >> (32 - fixed.dw_frac_bits))
+                    bits = fixed.dw_frac_bits
+                    r = rounding_offset(fixed.dw_rounding, bits,
+                                        lambda k=k, n=n: rng.uniform_u32(k, self.flat[n]) >> (32 - bits))
                 self.m[n] = stdp.apply_epoch(self.rules[n], self.m[n], self.acc[n], self.mask[n],
                                              r, fixed.dw_frac_bits if fixed else 0)
                 self.acc[n][...] = 0

@@ -98,7 +98,8 @@ def test_cells_runs_and_files(study):
     # 2-bit weights: every final X->E magnitude is one of 4 equally spaced codes 0..3 (an
     # independent reading of model.npz), and the top code is w_max to 1 part in w_mult
     for rnd in ROUNDINGS:
-        z = np.load(out / "cells" / f"full_w2_t7_dw16_{rnd}" / "runs" / "digits" / "stdp" / "f0_s0" / "model.npz")
+        z = np.load(out / "cells" / f"full_w2_t7_dw16_{rnd}" / "runs" / "digits" / "stdp" / "f0_s0"
+                    / "model.npz")
         vals = np.unique(np.abs(z["w_XE"][z["mask_XE"].astype(bool)]))
         assert vals.size <= 4
         lsb = 1.0 / 3  # paper/quick X->E w_max = 1, full scale: 3 codes above 0
@@ -146,7 +147,8 @@ def test_statistics_match_scipy(study):
                 else:
                     _check_pair(r["vs_float_" + m], vals, [_result(out, "float", f, s_)[m] for s_ in SEEDS])
                 if f > 0:
-                    _check_pair(r["sleep_benefit_" + m], vals, [_result(out, r["cell"], 0.0, s_)[m] for s_ in SEEDS])
+                    _check_pair(r["sleep_benefit_" + m], vals,
+                                [_result(out, r["cell"], 0.0, s_)[m] for s_ in SEEDS])
             for key in ("vs_float_", "sleep_benefit_"):
                 family = [r[key + m] for r in rows if r.get(key + m) and r[key + m]["p"] is not None]
                 for c, ph in zip(family, _holm([c["p"] for c in family]), strict=True):
@@ -212,7 +214,8 @@ def test_bad_input_is_one_line_exit_2_before_any_work(study, capsys, tmp_path, m
     new = tmp_path / "new"
     cases = {
         "w bits out of range": ([*_argv(new, toml), "--w-bits", "4,9"], "FixedParams.w_bits"),
-        "unknown rounding": ([*_argv(new, toml), "--rounding", "stochastic,round"], "FixedParams.trace_rounding"),
+        "unknown rounding": ([*_argv(new, toml), "--rounding", "stochastic,round"],
+                             "FixedParams.trace_rounding"),
         "unknown scale": ([*_argv(new, toml), "--w-scale", "log"], "FixedParams.w_scale"),
         "trace bits out of range": ([*_argv(new, toml), "--trace-bits", "2"], "STDPParams.trace_bits"),
         "dw bits out of range": ([*_argv(new, toml), "--dw-frac-bits", "30"], "FixedParams.dw_frac_bits"),
