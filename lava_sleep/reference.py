@@ -190,7 +190,7 @@ class ReferenceSimulator:
                     k = rng.key(self.seed, rng.Stream.STDP_ROUND + idx, epoch)
                     bits = fixed.dw_frac_bits
                     r = rounding_offset(fixed.dw_rounding, bits,
-                                        lambda k=k, n=n: rng.uniform_u32(k, self.flat[n]) >> (32 - bits))
+                                        lambda k=k, n=n, b=bits: rng.uniform_u32(k, self.flat[n]) >> (32 - b))
                 self.m[n] = stdp.apply_epoch(self.rules[n], self.m[n], self.acc[n], self.mask[n],
                                              r, fixed.dw_frac_bits if fixed else 0)
                 self.acc[n][...] = 0

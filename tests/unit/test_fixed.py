@@ -167,3 +167,99 @@ def test_rounding_rule_is_half_even():
     assert [F.rint(x) for x in (0.5, 1.5, 2.5, -0.5, -1.5)] == [0, 2, 2, 0, -2]
     assert F.keep_factor(1.0, 2.0) == 2048
     assert F.trace_keep_factor(1.0, 1e12) == 4096
+
+
+# -- precision parameters (docs/model.md "Fixed-point precision") -----------------------------------
+def _with_fixed(**changes) -> P.ModelParams:
+    return dataclasses.replace(P.paper(), fixed=dataclasses.replace(P.FixedParams(), **changes))
+
+
+# Hand derivation (paper: gain = 30 * 1 * 1 / (30 * 30) = 1/30 mV per weight unit per spike, so one
+# weight unit is 2**16 / 30 u-units and w_mult per weight unit is 2**24 / 30 = 559240.53):
+# full:  w_mult = floor(559240.53 * w_max / (2**w_bits - 1)), lsb = w_mult * 30 / 2**24,
+#        m_max = min(2**w_bits - 1, floor(w_max / lsb)) = the top code;
+# pow2:  shift = ceil(log2(2184.53 * w_max / (2**w_bits - 1))), w_mult = 2**(shift + 8).
+@pytest.mark.parametrize(
+    ("w_scale", "w_bits", "name", "w_mult", "m_max"),
+    [
+        ("full", 8, "XE", 2193, 255),  # 559240.53 / 255 = 2193.10; 1 / lsb = 255.01
+        ("full", 8, "EI", 3289, 255),  # 838860.80 / 255 = 3289.65; 1.5 / lsb = 255.05
+        ("full", 4, "XE", 37282, 15),  # 559240.53 / 15 = 37282.70; 1 / lsb = 15.0002
+        ("full", 2, "XE", 186413, 3),  # 559240.53 / 3 = 186413.51; 1 / lsb = 3.00001
+        ("full", 2, "IE", 279620, 3),  # 838860.80 / 3 = 279620.27
+        ("pow2", 8, "XE", 2**12, 136),  # 2184.53 / 255 = 8.57 -> shift 4; floor(136.53)
+        ("pow2", 3, "XE", 2**17, 4),  # 2184.53 / 7 = 312.08 -> shift 9; lsb 30/128, floor(4.27)
+        ("pow2", 3, "EI", 2**17, 6),  # 3276.80 / 7 = 468.11 -> shift 9; floor(6.4)
+        ("pow2", 2, "EI", 2**19, 1),  # 3276.80 / 3 = 1092.27 -> shift 11; lsb 0.9375, floor(1.6)
+    ],
+)
+def test_w_mult_lsb_and_m_max_by_hand(w_scale, w_bits, name, w_mult, m_max):
+    pf = F.to_fixed(_with_fixed(w_scale=w_scale, w_bits=w_bits)).pathways[name]
+    assert pf.w_mult == w_mult
+    assert pf.lsb == pytest.approx(w_mult * 30 / 2**24, rel=1e-14)
+    assert pf.m_max == m_max
+    if w_scale == "pow2":
+        assert w_mult == 2 ** (pf.shift + F.W_MULT_FRAC_BITS)
+    else:
+        assert w_mult & (w_mult - 1)  # not a power of two: the drive needs the multiplier
+        assert pf.m_max * pf.lsb <= P.paper().network.pathway(name).w_max  # top code just below w_max
+
+
+def test_rounding_offset_per_mode():
+    def no_draws():
+        raise AssertionError("deterministic modes draw nothing")
+
+    assert F.rounding_offset("nearest", 12, no_draws) == 2048
+    assert F.rounding_offset("nearest", 6, no_draws) == 32
+    assert F.rounding_offset("nearest", 1) == 1
+    assert F.rounding_offset("floor", 12, no_draws) == 0
+    assert F.rounding_offset("floor", 24) == 0
+    draws = np.array([5, 4095])
+    assert F.rounding_offset("stochastic", 12, lambda: draws) is draws
+    with pytest.raises(ValueError, match="unknown rounding mode 'up'"):
+        F.rounding_offset("up", 12, no_draws)
+
+
+def test_pathway_drive_pow2_is_shift_and_full_is_exact_int64():
+    import torch
+
+    fc = F.to_fixed(P.paper())
+    s = np.array([0, 1, 7, 136, 255 * 784], dtype=np.int64)
+    for pf in fc.pathways.values():
+        np.testing.assert_array_equal(F.pathway_drive(s, pf), s << pf.shift)
+        assert torch.equal(F.pathway_drive(torch.from_numpy(s), pf), torch.from_numpy(s) << pf.shift)
+    pf = F.to_fixed(_with_fixed(w_scale="full")).pathways["XE"]  # w_mult 2193
+    # 10 * 2193 = 21930 -> 21930 >> 8 = 85 (85.66); 255 * 784 * 2193 = 438424560 -> 1712595 (.94)
+    np.testing.assert_array_equal(F.pathway_drive(np.array([0, 1, 10, 255 * 784]), pf), [0, 8, 85, 1712595])
+    # multipliers up to ~1e8 (coarse weights at high v_frac_bits): products need int64, not int32
+    big = dataclasses.replace(pf, w_mult=10**8)
+    got = F.pathway_drive(np.array([255 * 784], dtype=np.int64), big)
+    assert got.dtype == np.int64 and got[0] == (255 * 784 * 10**8) >> 8 == 78093750000
+
+
+def test_loihi2_mismatches():
+    assert F.loihi2_mismatches(_with_fixed(w_bits=8, dw_frac_bits=7)) == []  # 1 + 8 + 7 = 16 bits
+    default = F.loihi2_mismatches(P.paper())
+    assert len(default) == 1 and "25-bit update accumulator" in default[0]  # 1 + 8 + 16
+    p = _with_fixed(w_bits=8, dw_frac_bits=7, w_scale="full", trace_rounding="nearest", dw_rounding="floor")
+    p = dataclasses.replace(p, stdp=dataclasses.replace(p.stdp, trace_bits=8))
+    got = F.loihi2_mismatches(p)
+    assert len(got) == 4
+    assert "w_scale 'full'" in got[0] and "8-bit traces" in got[1]
+    assert "trace_rounding 'nearest'" in got[2] and "dw_rounding 'floor'" in got[3]
+
+
+@pytest.mark.parametrize(("field", "value"), [("w_scale", "linear"), ("trace_rounding", "round"),
+                                              ("dw_rounding", "up"), ("w_scale", None)])
+def test_bad_precision_values_raise_param_error(field, value):
+    with pytest.raises(P.ParamError) as err:
+        P.FixedParams(**{field: value})
+    msg = str(err.value)
+    assert "\n" not in msg and f"FixedParams.{field} = {value!r}" in msg
+
+
+def test_precision_reaches_fixed_constants():
+    p = _with_fixed(trace_rounding="floor", dw_rounding="nearest")
+    p = dataclasses.replace(p, stdp=dataclasses.replace(p.stdp, trace_bits=4, trace_impulse=3))
+    fc = F.to_fixed(p)
+    assert (fc.trace_rounding, fc.dw_rounding, fc.trace_max, fc.trace_impulse) == ("floor", "nearest", 15, 3)
