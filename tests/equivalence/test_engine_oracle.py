@@ -349,7 +349,7 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("precision_case", list(cases))
 
 
-def _record_fixed_rounding(mp, fc, hits):
+def _record_fixed_rounding(mp, hits):
     """Wrap the oracle's fixed trace decay, trace add and epoch application (kernels.stdp) to count,
     in ``hits``, the values where the case's rounding mode gives another result than a different
     mode would (trace decays: ``trace``; epoch updates: ``dw``), the non-zero epoch updates
@@ -368,7 +368,8 @@ def _record_fixed_rounding(mp, fc, hits):
         return out
 
     def trace_add(x, s, fixed_consts=None):
-        hits["saturated"] += int(np.count_nonzero(x + fixed_consts.trace_impulse * s > fixed_consts.trace_max))
+        over = x + fixed_consts.trace_impulse * s > fixed_consts.trace_max
+        hits["saturated"] += int(np.count_nonzero(over))
         return add(x, s, fixed_consts)
 
     def apply_epoch(rule, m, acc, mask, r=None, dw_frac_bits=0):
@@ -388,7 +389,7 @@ def _precision_oracle(cache, params, case, images):
         hits = dict.fromkeys(("trace", "dw", "moved", "saturated"), 0)
         with pytest.MonkeyPatch.context() as mp:
             ref = ReferenceSimulator(params, SEED, mode="fixed")
-            _record_fixed_rounding(mp, ref.fc, hits)
+            _record_fixed_rounding(mp, hits)
             outs, states, i0 = [], [], 0
             for n, learn in FEATURE_CALLS:
                 outs.append(ref.run(images[i0:i0 + n], learn=learn, record_spikes=True))
@@ -415,12 +416,14 @@ def _check_precision_coverage(params, ref, outs, hits):
     assert hits["saturated"] > 0 and hits["moved"] > 10, hits
     m0 = ReferenceSimulator(params, SEED, mode="fixed").m
     assert not np.array_equal(ref.m["XE"], m0["XE"])
-    assert sum(len(o.episodes) for o in outs) >= 5 and any(o.spikes["E"][o.spikes["asleep"]].any() for o in outs)
+    assert sum(len(o.episodes) for o in outs) >= 5
+    assert any(o.spikes["E"][o.spikes["asleep"]].any() for o in outs)
 
 
 @pytest.mark.parametrize("impl", IMPLS)
-def test_precision_cases_bit_exact_with_oracle(precision_case, impl, features_params, with_precision, make_images,
-                                               oracle_cache, torch_single_thread, assert_states_match):
+def test_precision_cases_bit_exact_with_oracle(precision_case, impl, features_params, with_precision,
+                                               make_images, oracle_cache, torch_single_thread,
+                                               assert_states_match):
     """Every fixed-point width and rounding mode away from its default (w_scale full/pow2, 2-4 weight
     bits, 3-5 trace bits, nearest/floor/stochastic trace and update rounding), with all model
     features and sleep on: spikes, episodes, every state (traces, weights, accumulators, u/v/a)

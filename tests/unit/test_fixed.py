@@ -240,13 +240,15 @@ def test_pathway_drive_pow2_is_shift_and_full_is_exact_int64():
 def test_loihi2_mismatches():
     assert F.loihi2_mismatches(_with_fixed(w_bits=8, dw_frac_bits=7)) == []  # 1 + 8 + 7 = 16 bits
     default = F.loihi2_mismatches(P.paper())
-    assert len(default) == 1 and "25-bit update accumulator" in default[0]  # 1 + 8 + 16
+    assert len(default) == 1 and "25-bit accumulator" in default[0]  # 1 + 8 + 16
     p = _with_fixed(w_bits=8, dw_frac_bits=7, w_scale="full", trace_rounding="nearest", dw_rounding="floor")
     p = dataclasses.replace(p, stdp=dataclasses.replace(p.stdp, trace_bits=8))
     got = F.loihi2_mismatches(p)
     assert len(got) == 4
-    assert "w_scale 'full'" in got[0] and "8-bit traces" in got[1]
-    assert "trace_rounding 'nearest'" in got[2] and "dw_rounding 'floor'" in got[3]
+    assert "weight scale full" in got[0] and "8-bit traces" in got[1]
+    assert "nearest rounding of the trace decay" in got[2] and "floor rounding of the update" in got[3]
+    # 7-bit traces and a 16-bit accumulator are Loihi's limits, not mismatches; 17 bits is one
+    assert F.loihi2_mismatches(_with_fixed(w_bits=8, dw_frac_bits=8)) == ["17-bit accumulator"]
 
 
 @pytest.mark.parametrize(("field", "value"), [("w_scale", "linear"), ("trace_rounding", "round"),

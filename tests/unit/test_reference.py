@@ -318,3 +318,44 @@ def test_network_init_is_seeded(small_params):
     for n in a.masks:
         np.testing.assert_array_equal(a.masks[n], b.masks[n])
     assert any(not np.array_equal(a.masks[n], c.masks[n]) for n in a.masks)
+
+
+@pytest.mark.parametrize(
+    ("trace_rounding", "dw_rounding", "x_want", "dm_want"),
+    [
+        # traces x * 3896 = 0, 3896, 19480, 38960, 120776: floor (>> 12) 0, 0, 4, 9, 29;
+        # nearest (+ 2048) 5944, 21528, 41008, 122824 -> 0, 1, 5, 10, 29
+        # updates, dw_frac_bits 6: acc -1, 31, 32, 33, -33, 95, -64, 0 -> floor (acc >> 6)
+        # -1, 0, 0, 0, -1, 1, -1, 0; nearest ((acc + 32) >> 6) 0, 0, 1, 1, -1, 1, -1, 0
+        ("nearest", "floor", [0, 1, 5, 10, 29], [-1, 0, 0, 0, -1, 1, -1, 0]),
+        ("floor", "nearest", [0, 0, 4, 9, 29], [0, 0, 1, 1, -1, 1, -1, 0]),
+    ],
+)
+def test_deterministic_trace_and_update_rounding_by_hand(small_params, trace_rounding, dw_rounding,
+                                                         x_want, dm_want):
+    """The oracle's fixed trace decay and epoch update with nearest / floor rounding
+    (FixedParams.trace_rounding, dw_rounding) on hand-set traces and accumulators, one step
+    without spikes at an epoch end."""
+    p = dataclasses.replace(small_params, fixed=dataclasses.replace(
+        small_params.fixed, trace_rounding=trace_rounding, dw_rounding=dw_rounding, dw_frac_bits=6))
+    ref = ReferenceSimulator(p, 1, mode="fixed")
+    assert ref.k_plus == ref.k_minus == 3896 and p.stdp.t_epoch == 1
+    for side in (ref.x, ref.y):
+        for pop in side:
+            side[pop][:] = 0
+    ref.x["X"][:5] = [0, 1, 5, 10, 31]
+    ref.y["E"][:5] = [0, 1, 5, 10, 31]
+    ref.m["XE"][0, :8] = 5
+    ref.mask["XE"][0, :8] = True
+    ref.acc["XE"][0, :8] = [-1, 31, 32, 33, -33, 95, -64, 0]
+    ref.acc_dirty = True
+    m_before = {n: ref.m[n].copy() for n in ref.plastic}
+    spikes = {pop: np.zeros(n, bool) for pop, n in p.sizes().items()}
+    ref._learn(spikes, active=False)
+    np.testing.assert_array_equal(ref.x["X"][:5], x_want)
+    np.testing.assert_array_equal(ref.y["E"][:5], x_want)
+    np.testing.assert_array_equal(ref.m["XE"][0, :8], 5 + np.array(dm_want))
+    m_before["XE"][0, :8] = ref.m["XE"][0, :8]
+    for n in ref.plastic:  # zero accumulators round to zero in both modes: nothing else moves
+        np.testing.assert_array_equal(ref.m[n], m_before[n])
+        assert not ref.acc[n].any()
