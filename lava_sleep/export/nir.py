@@ -140,9 +140,9 @@ def network_from_model(arrays: dict, config, where) -> ExportedNetwork:
                            f"form ({exc})") from None
         a = a / 2.0**fc.v_frac_bits  # state_a is in integer voltage units
         scales = {"v_frac_bits": fc.v_frac_bits, "mV_per_unit": 2.0**-fc.v_frac_bits,
-                  "w_bits": params.fixed.w_bits,
-                  "pathways": {n: {"lsb": fc.pathways[n].lsb, "shift": fc.pathways[n].shift}
-                               for n in PATHWAY_NAMES}}
+                  "w_bits": params.fixed.w_bits, "w_scale": params.fixed.w_scale,
+                  "pathways": {n: {"lsb": fc.pathways[n].lsb, "shift": fc.pathways[n].shift,
+                                   "w_mult": fc.pathways[n].w_mult} for n in PATHWAY_NAMES}}
     if not np.all(np.isfinite(a)):
         raise RunError(f"{where}: state_a holds non-finite values (damaged model file)")
     meta = {"seed": config.get("seed"), "backend": config.get("backend"), "image_size":
