@@ -278,6 +278,7 @@ def plot_accuracy_by_setting(cells: list[dict], path, baselines: list[dict] | No
 
 
 _AXIS_NAMES = {"w_bits": "weight bits", "trace_bits": "trace bits", "dw_frac_bits": "update fraction bits",
+               "decay_frac_bits": "decay fraction bits",
                "w_scale": "scale", "rounding": "rounding"}
 
 

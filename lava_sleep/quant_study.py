@@ -1,7 +1,8 @@
 """Fixed-point quantization study: how few bits does sleep-regularized STDP need?
 
 A grid of fixed-point precision *cells* (weight scale x weight bits x trace bits x update
-fraction bits x rounding mode; docs/model.md "Fixed-point precision") plus the float model
+fraction bits x sleep-decay fraction bits x rounding mode; docs/model.md "Fixed-point
+precision") plus the float model
 as the reference cell, each run at every sleep fraction and seed. Per seed, every cell uses
 the same data split and the same network draw (paired design).
 
@@ -70,7 +71,7 @@ def impulse_for_bits(base_impulse: int, base_bits: int, bits: int) -> int:
 @dataclass(frozen=True)
 class Cell:
     """One precision setting: key (folder name), and w_scale, w_bits, trace_bits, trace_impulse,
-    dw_frac_bits, rounding (all None for the float cell)."""
+    dw_frac_bits, rounding, decay_frac_bits (all None for the float cell)."""
 
     key: str
     w_scale: str | None = None
@@ -79,6 +80,7 @@ class Cell:
     trace_impulse: int | None = None
     dw_frac_bits: int | None = None
     rounding: str | None = None
+    decay_frac_bits: int | None = None
 
     @property
     def is_float(self) -> bool:
@@ -89,7 +91,7 @@ class Cell:
         if self.is_float:
             return "float64"
         return (f"{self.w_bits}-bit w ({self.w_scale}), {self.trace_bits}-bit traces, "
-                f"dw 2^-{self.dw_frac_bits}, {self.rounding}")
+                f"dw 2^-{self.dw_frac_bits}, decay 2^-{self.decay_frac_bits}, {self.rounding}")
 
 
 def _list(values, what: str) -> list:
@@ -106,9 +108,9 @@ class QuantConfig:
     dataset, seeds, fractions: data and the sleep fractions of every cell (0 = no sleep).
     params: base parameters (their FixedParams give the defaults of the axes that are not
     varied; the sleep fraction is set per run). w_bits, roundings, w_scales, trace_bits,
-    dw_frac_bits: the grid axes (None: the base parameters' value). The other fields are those
-    of :class:`lava_sleep.sweep.SweepConfig` (the mode is per cell: fixed, and float64 for
-    the reference).
+    dw_frac_bits, decay_frac_bits: the grid axes (None: the base parameters' value). The other
+    fields are those of :class:`lava_sleep.sweep.SweepConfig` (the mode is per cell: fixed, and
+    float64 for the reference).
     """
 
     dataset: str
@@ -120,6 +122,7 @@ class QuantConfig:
     w_scales: list = field(default_factory=lambda: ["full"])
     trace_bits: list | None = None
     dw_frac_bits: list | None = None
+    decay_frac_bits: list | None = None
     n_train: int | None = None
     n_test: int | None = None
     data_dir: str | None = None
@@ -137,16 +140,22 @@ class QuantConfig:
         return {"w_scale": list(self.w_scales), "w_bits": list(self.w_bits),
                 "trace_bits": list(self.trace_bits) if self.trace_bits else [st.trace_bits],
                 "dw_frac_bits": list(self.dw_frac_bits) if self.dw_frac_bits else [fx.dw_frac_bits],
+                "decay_frac_bits": (list(self.decay_frac_bits) if self.decay_frac_bits
+                                    else [fx.decay_frac_bits]),
                 "rounding": list(self.roundings)}
 
     def cells(self) -> list[Cell]:
-        """The float reference, then every fixed cell of the grid (product of the axes)."""
+        """The float reference, then every fixed cell of the grid (product of the axes). Keys:
+        ``<scale>_w<bits>_t<trace bits>_dw<update bits>_<rounding>``, plus ``_dec<bits>`` when
+        the sleep-decay fraction bits differ from the base parameters'."""
         ax = self.axes()
         out = [Cell(FLOAT)]
         base_impulse, base_bits = self.params.stdp.trace_impulse, self.params.stdp.trace_bits
-        for scale, wb, tb, dwf, rnd in itertools.product(*ax.values()):
-            out.append(Cell(f"{scale}_w{wb}_t{tb}_dw{dwf}_{rnd}", scale, int(wb), int(tb),
-                            impulse_for_bits(base_impulse, base_bits, int(tb)), int(dwf), rnd))
+        base_dec = self.params.fixed.decay_frac_bits
+        for scale, wb, tb, dwf, dec, rnd in itertools.product(*ax.values()):
+            key = f"{scale}_w{wb}_t{tb}_dw{dwf}_{rnd}" + ("" if dec == base_dec else f"_dec{dec}")
+            out.append(Cell(key, scale, int(wb), int(tb), impulse_for_bits(base_impulse, base_bits, int(tb)),
+                            int(dwf), rnd, int(dec)))
         return out
 
     def cell_params(self, cell: Cell) -> ModelParams:
@@ -155,8 +164,8 @@ class QuantConfig:
             return self.params
         p = self.params
         fx = dataclasses.replace(p.fixed, w_scale=cell.w_scale, w_bits=cell.w_bits,
-                                 dw_frac_bits=cell.dw_frac_bits, trace_rounding=cell.rounding,
-                                 dw_rounding=cell.rounding)
+                                 dw_frac_bits=cell.dw_frac_bits, decay_frac_bits=cell.decay_frac_bits,
+                                 trace_rounding=cell.rounding, dw_rounding=cell.rounding)
         st = dataclasses.replace(p.stdp, trace_bits=cell.trace_bits, trace_impulse=cell.trace_impulse)
         return dataclasses.replace(p, fixed=fx, stdp=st)
 
@@ -184,7 +193,8 @@ def check_quant(study_dir, cfg: QuantConfig) -> None:
     for what, values in (("--seeds", cfg.seeds), ("--fractions", cfg.fractions), ("--w-bits", cfg.w_bits),
                          ("--rounding", cfg.roundings), ("--w-scale", cfg.w_scales)):
         _list(values, what)
-    for what, values in (("--trace-bits", cfg.trace_bits), ("--dw-frac-bits", cfg.dw_frac_bits)):
+    for what, values in (("--trace-bits", cfg.trace_bits), ("--dw-frac-bits", cfg.dw_frac_bits),
+                         ("--decay-frac-bits", cfg.decay_frac_bits)):
         if values is not None:
             _list(values, what)
     for f in cfg.fractions:
@@ -447,7 +457,8 @@ def summary_markdown(s: dict) -> str:
                 "| width | other axes | sleep % | metric | smallest |", "|---|---|---|---|---|"]
         for x in s["smallest"]:
             other = ", ".join(f"{k} {x[k]}" for k in ("w_scale", "w_bits", "trace_bits", "dw_frac_bits",
-                                                       "rounding") if k in x and k != x["axis"])
+                                                       "decay_frac_bits", "rounding")
+                              if k in x and k != x["axis"])
             out.append(f"| {x['axis']} | {other} | {100 * x['fraction']:g} | {METRICS[x['metric']]} "
                        f"| {x['smallest'] if x['smallest'] is not None else 'none'} |")
         out.append("")
@@ -468,8 +479,8 @@ def summary_markdown(s: dict) -> str:
 
 # -- plots --------------------------------------------------------------------------------------------
 def _x_axis(s: dict) -> str:
-    for a in ("w_bits", "trace_bits", "dw_frac_bits"):
-        if len(s["axes"][a]) > 1:
+    for a in ("w_bits", "trace_bits", "dw_frac_bits", "decay_frac_bits"):
+        if len(s["axes"].get(a, ())) > 1:
             return a
     return "w_bits"
 
@@ -502,7 +513,7 @@ def _histogram_panels(study_dir: Path, s: dict) -> list[dict]:
     HIST_BITS weight bits (first seed, lowest sleep fraction; other axes at their first value)."""
     first, f0 = s["seeds"][0], min(s["fractions"])
     ax = s["axes"]
-    fixed_at = {a: ax[a][0] for a in ("w_scale", "trace_bits", "dw_frac_bits")}
+    fixed_at = {a: ax[a][0] for a in ("w_scale", "trace_bits", "dw_frac_bits", "decay_frac_bits") if a in ax}
     pick = [r for r in s["rows"] if r["fraction"] == f0 and (
         r["cell"] == FLOAT or (r["w_bits"] in HIST_BITS and all(r[a] == v for a, v in fixed_at.items())))]
     runs = {}

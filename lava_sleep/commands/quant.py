@@ -1,9 +1,9 @@
 """``lava-sleep quant``: how few fixed-point bits does sleep-regularized STDP need?
 
 A grid of precision cells (weight scale x weight bits x trace bits x update fraction bits x
-rounding mode) plus the float64 reference, each at every sleep fraction and seed; one
-resumable sweep per cell, combined into STUDY_DIR/summary.json, summary.md, runs.jsonl and
-plots (lava_sleep.quant_study; docs/quantization.md).
+sleep-decay fraction bits x rounding mode) plus the float64 reference, each at every sleep
+fraction and seed; one resumable sweep per cell, combined into STUDY_DIR/summary.json,
+summary.md, runs.jsonl and plots (lava_sleep.quant_study; docs/quantization.md).
 """
 
 from __future__ import annotations
@@ -38,6 +38,9 @@ def add_arguments(p):
     p.add_argument("--dw-frac-bits", default=None, metavar="B,...",
                    help="fraction bits of the weight-update accumulator, each in [4, 24] (default the "
                         "preset's, 16)")
+    p.add_argument("--decay-frac-bits", default=None, metavar="B,...",
+                   help="fraction bits of the sleep decay factor, each in [16, 30] (default the preset's, "
+                        "24)")
     p.add_argument("--fractions", default="0,0.1", metavar="F,...",
                    help="sleep fractions of every cell (default 0,0.1)")
     p.add_argument("--seeds", default="0,1,2,3,4", metavar="S,...",
@@ -76,7 +79,7 @@ def run(args) -> int:
     # the fixed model's form for every cell, float64 included (summary.json setup.sleep_form)
     params = options.params_for_mode(build_params(args.preset, args.config), "fixed", log=lambda msg: None)
     ints = {}
-    for name in ("w_bits", "trace_bits", "dw_frac_bits"):
+    for name in ("w_bits", "trace_bits", "dw_frac_bits", "decay_frac_bits"):
         raw = getattr(args, name)
         ints[name] = None if raw is None else parse_list(raw, int, "--" + name.replace("_", "-"))
     cfg = QuantConfig(
@@ -84,7 +87,8 @@ def run(args) -> int:
         fractions=list(dict.fromkeys(parse_list(args.fractions, float, "fraction"))),
         w_bits=ints["w_bits"], roundings=parse_list(args.rounding, str, "rounding"),
         w_scales=parse_list(args.w_scale, str, "w-scale"), trace_bits=ints["trace_bits"],
-        dw_frac_bits=ints["dw_frac_bits"], n_train=args.n_train, n_test=args.n_test, data_dir=args.data_dir,
+        dw_frac_bits=ints["dw_frac_bits"], decay_frac_bits=ints["decay_frac_bits"], n_train=args.n_train,
+        n_test=args.n_test, data_dir=args.data_dir,
         subset=args.subset, backend=backend, device=args.device, epochs=options.epochs_from_args(args),
         readout_images=args.readout_images,
         batch=args.batch if args.batch is not None else (16 if backend == "torch" else 1),

@@ -68,6 +68,23 @@ def test_impulse_scales_with_the_trace_range():
     assert impulse_for_bits(13, 7, 8) == 26  # 13 * 255 / 127 = 26.1
 
 
+def test_cell_grid_keys_and_parameters():
+    from lava_sleep import params as P
+    from lava_sleep.quant_study import QuantConfig
+
+    base = P.quick().fixed_form()[0]
+    cfg = QuantConfig(dataset="digits", seeds=[0], params=base, w_bits=[3], roundings=["nearest"],
+                      w_scales=["pow2"], trace_bits=[5, 7], decay_frac_bits=[24, 18])
+    cells = cfg.cells()
+    assert [c.key for c in cells] == ["float", "pow2_w3_t5_dw16_nearest", "pow2_w3_t5_dw16_nearest_dec18",
+                                      "pow2_w3_t7_dw16_nearest", "pow2_w3_t7_dw16_nearest_dec18"]
+    p = cfg.cell_params(cells[2])
+    assert (p.fixed.w_bits, p.fixed.w_scale, p.fixed.decay_frac_bits) == (3, "pow2", 18)
+    assert (p.fixed.trace_rounding, p.fixed.dw_rounding) == ("nearest", "nearest")
+    assert (p.stdp.trace_bits, p.stdp.trace_impulse) == (5, 3)
+    assert cfg.cell_params(cells[0]) == base
+
+
 def test_cells_runs_and_files(study):
     out, _ = study
     for name in ("quant.json", "summary.json", "summary.md", "runs.jsonl"):
@@ -219,6 +236,8 @@ def test_bad_input_is_one_line_exit_2_before_any_work(study, capsys, tmp_path, m
         "unknown scale": ([*_argv(new, toml), "--w-scale", "log"], "FixedParams.w_scale"),
         "trace bits out of range": ([*_argv(new, toml), "--trace-bits", "2"], "STDPParams.trace_bits"),
         "dw bits out of range": ([*_argv(new, toml), "--dw-frac-bits", "30"], "FixedParams.dw_frac_bits"),
+        "decay bits out of range": ([*_argv(new, toml), "--decay-frac-bits", "24,12"],
+                                    "FixedParams.decay_frac_bits"),
         "bad w bits": ([*_argv(new, toml), "--w-bits", "4,x"], "bad"),
         "negative fraction": ([*_argv(new, toml), "--fractions", "0,-0.1"], "fraction"),
         "fraction too large": ([*_argv(new, toml), "--fractions", "0.99"], "fraction"),
