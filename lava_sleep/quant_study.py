@@ -110,7 +110,9 @@ class QuantConfig:
     varied; the sleep fraction is set per run). w_bits, roundings, w_scales, trace_bits,
     dw_frac_bits, decay_frac_bits: the grid axes (None: the base parameters' value). The other
     fields are those of :class:`lava_sleep.sweep.SweepConfig` (the mode is per cell: fixed, and
-    float64 for the reference).
+    float64 for the reference). cell_baselines: also score the untrained network (and pixels)
+    in every fixed cell (default: only in the float cell; each cell's untrained network costs a
+    run per seed).
     """
 
     dataset: str
@@ -133,6 +135,7 @@ class QuantConfig:
     readout_images: int | None = None
     batch: int = 16
     progress: bool = True
+    cell_baselines: bool = False
 
     def axes(self) -> dict:
         """The grid's axes with the base parameters' values filled in."""
@@ -176,7 +179,7 @@ class QuantConfig:
             data_dir=self.data_dir, subset=self.subset, backend=self.backend,
             mode="float" if cell.is_float else "fixed", dtype="float64", device=self.device,
             epochs=self.epochs, readout_images=self.readout_images, batch=self.batch,
-            progress=self.progress)
+            progress=self.progress, baselines=cell.is_float or self.cell_baselines)
 
     def identity(self) -> dict:
         """What a resumed study must match (grid lists may grow; sub-sweeps check the rest)."""

@@ -76,6 +76,9 @@ class SweepConfig:
     n_train, n_test, data_dir, subset: data of every run (split per seed).
     backend, mode, dtype, device, epochs, readout_images: as for ``train``.
     batch: STDP members per simulator batch.
+    baselines: also score raw pixels and the untrained network in every STDP run (False: no
+    baselines, e.g. for the fixed-point cells of a quantization study, which compare with the
+    float cell instead).
     """
 
     datasets: list
@@ -96,11 +99,12 @@ class SweepConfig:
     readout_images: int | None = None
     batch: int = 1
     progress: bool = True
+    baselines: bool = True
 
     def base(self) -> dict:
         """The part that must not change when a sweep is resumed or extended."""
         p = self.params.with_sleep_fraction(0.0)
-        return {"params": p.to_dict(),
+        return {**({} if self.baselines else {"baselines": False}),"params": p.to_dict(),
                 "sg_params": None if self.sg_params is None else self.sg_params.to_dict(),
                 "n_train": self.n_train, "n_test": self.n_test, "subset": self.subset,
                 "backend": self.backend, "mode": self.mode, "dtype": self.dtype, "epochs": self.epochs,
@@ -317,7 +321,7 @@ def run_sweep(sweep_dir, cfg: SweepConfig, plots: bool = True, log=print, execut
     task_progress = cfg.progress and executor.in_process
     opts = TrainOptions(backend=cfg.backend, mode=cfg.mode, dtype=cfg.dtype, device=cfg.device,
                         epochs=cfg.epochs, readout_images=cfg.readout_images, progress=task_progress,
-                        checkpoint_every=120.0)
+                        checkpoint_every=120.0, baselines=cfg.baselines)
     image_size = cfg.params.input.image_size
     task_base = {"sweep_dir": str(sweep_dir), "sweep_hash": base_hash, "cache_id": cache_id}
 

@@ -54,6 +54,9 @@ def add_arguments(p):
     p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N (torch; default cpu)")
     p.add_argument("--batch", type=int, default=None, metavar="B",
                    help="runs per simulator batch (default 16 on torch, 1 otherwise)")
+    p.add_argument("--cell-baselines", action="store_true",
+                   help="also score the untrained network in every fixed-point cell (default: in the float "
+                        "cell only; costs one run per cell and seed)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-plots", action="store_true", help="skip the plots")
 
@@ -92,7 +95,7 @@ def run(args) -> int:
         subset=args.subset, backend=backend, device=args.device, epochs=options.epochs_from_args(args),
         readout_images=args.readout_images,
         batch=args.batch if args.batch is not None else (16 if backend == "torch" else 1),
-        progress=not args.no_progress)
+        progress=not args.no_progress, cell_baselines=args.cell_baselines)
     summary = run_quant(out, cfg, plots=not args.no_plots)
     print((out / SUMMARY_MD).read_text())
     failed = summary.get("failed_runs") or []

@@ -96,6 +96,9 @@ def test_cells_runs_and_files(study):
     assert len((out / "runs.jsonl").read_text().splitlines()) == len(CELLS) * len(FRACTIONS) * len(SEEDS)
     for r in s["rows"]:
         assert r["n"] == len(SEEDS) and r["seeds"] == list(SEEDS)
+        # untrained-network baselines in the float cell only (no --cell-baselines)
+        assert r["untrained_linear_accuracy"]["n"] == (len(SEEDS) if r["cell"] == "float" else 0)
+        assert ("baselines" in _result(out, r["cell"], r["fraction"], 0)["metrics"]) == (r["cell"] == "float")
     # each run ran its own cell, as the run itself recorded it
     for cell in CELLS:
         for f in FRACTIONS:
