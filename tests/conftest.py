@@ -79,6 +79,14 @@ PRECISION_CASES = {
 }
 
 
+def pytest_generate_tests(metafunc):
+    """A test that takes ``precision_case`` runs once per case of ``PRECISION_CASES`` (use it
+    with the ``with_precision`` fixture); here, so that every test folder, tests/lava included,
+    shares the one hook."""
+    if "precision_case" in metafunc.fixturenames:
+        metafunc.parametrize("precision_case", list(PRECISION_CASES))
+
+
 @pytest.fixture
 def with_precision():
     """Factory ``with_precision(params, case)``: ``params`` with the FixedParams and STDPParams

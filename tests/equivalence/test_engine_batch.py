@@ -101,16 +101,6 @@ def test_batch_member_equals_member_alone_all_features(mode, impl, features_para
             np.testing.assert_array_equal(sb[k], sa[k], err_msg=k)
 
 
-def pytest_generate_tests(metafunc):
-    """A test that takes ``precision_case`` runs once per case of tests/conftest.py's
-    ``PRECISION_CASES`` (found among the conftest plugins: tests/lava/conftest.py shadows the
-    module name ``conftest``)."""
-    if "precision_case" in metafunc.fixturenames:
-        cases = next(c for c in (getattr(p, "PRECISION_CASES", None)
-                                 for p in metafunc.config.pluginmanager.get_plugins()) if c is not None)
-        metafunc.parametrize("precision_case", list(cases))
-
-
 @pytest.mark.parametrize("impl", IMPLS)
 def test_batch_member_equals_member_alone_precision(precision_case, impl, features_params, with_precision,
                                                     make_images, torch_single_thread):

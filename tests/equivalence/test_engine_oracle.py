@@ -338,17 +338,8 @@ def test_all_model_features_float32_within_documented_tolerance(impl, features_p
         np.testing.assert_allclose(sim.weights(0)[n], ref.signed_weights(n), rtol=0, atol=FLOAT32_WEIGHT_ATOL)
 
 
-# -- fixed-point precision parameters (tests/conftest.py PRECISION_CASES) ---------------------------
-def pytest_generate_tests(metafunc):
-    """A test that takes ``precision_case`` runs once per case of tests/conftest.py's
-    ``PRECISION_CASES`` (found among the conftest plugins: tests/lava/conftest.py shadows the
-    module name ``conftest``)."""
-    if "precision_case" in metafunc.fixturenames:
-        cases = next(c for c in (getattr(p, "PRECISION_CASES", None)
-                                 for p in metafunc.config.pluginmanager.get_plugins()) if c is not None)
-        metafunc.parametrize("precision_case", list(cases))
-
-
+# -- fixed-point precision parameters (tests/conftest.py PRECISION_CASES; precision_case is
+#    parametrized there) --------------------------------------------------------------------------
 def _record_fixed_rounding(mp, hits):
     """Wrap the oracle's fixed trace decay, trace add and epoch application (kernels.stdp) to count,
     in ``hits``, the values where the case's rounding mode gives another result than a different

@@ -34,3 +34,14 @@ def run_main(capsys, argv) -> tuple[int, str, str]:
         rc = exc.code
     out = capsys.readouterr()
     return rc, out.out, out.err
+
+
+def holm_reference(ps) -> list[float]:
+    """Holm-corrected p-values of ``ps``, written out independently of lava_sleep.summary:
+    sorted ascending, the i-th (from 0) times (n - i), running maximum, capped at 1."""
+    order = sorted(range(len(ps)), key=lambda k: ps[k])
+    out, running = [0.0] * len(ps), 0.0
+    for i, k in enumerate(order):
+        running = max(running, min(1.0, (len(ps) - i) * ps[k]))
+        out[k] = running
+    return out

@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+from cli_helpers import holm_reference
 from cli_helpers import run_main as _main
 from scipy import stats
 
@@ -106,15 +107,6 @@ def test_files_arms_and_markdown(study):
         assert f"| {label}" in md, label
 
 
-def _holm(ps):
-    order = np.argsort(ps)
-    out, running = [0.0] * len(ps), 0.0
-    for i, k in enumerate(order):
-        running = max(running, min(1.0, (len(ps) - i) * ps[k]))
-        out[k] = running
-    return out
-
-
 def test_paired_statistics_match_scipy(study):
     out, _ = study
     comps = json.loads((out / "study.json").read_text())["results"]["digits"]["comparisons"]
@@ -138,7 +130,7 @@ def test_paired_statistics_match_scipy(study):
             else:  # identical differences: no test
                 assert c["p"] is None and c["p_holm"] is None
         tested = [c for c in family if c["p"] is not None]
-        for c, ph in zip(tested, _holm([c["p"] for c in tested]), strict=True):
+        for c, ph in zip(tested, holm_reference([c["p"] for c in tested]), strict=True):
             assert c["p_holm"] == pytest.approx(ph)
 
 

@@ -7,24 +7,16 @@ import json
 
 import numpy as np
 import pytest
+from cli_helpers import TINY_TOML, holm_reference
 from cli_helpers import run_main as _main
 from scipy import stats
 
 from lava_sleep import cli
 from lava_sleep.quant_study import TOLERANCE_PP, impulse_for_bits
 
-#: A tiny network: 36 inputs, 12 E, 3 I, 30 steps per image, a sleep episode every 90 wake steps.
-SMALL_TOML = """
-[input]
-image_size = 6
-steps_per_image = 30
-max_rate_hz = 200.0
-[network]
-n_exc = 12
-n_inh = 3
-[sleep]
-period = 90
-"""
+#: The tiny network of the CLI tests (36 inputs, 12 E, 3 I, 30 steps per image, a sleep episode
+#: every 90 wake steps; its sleep fraction is replaced per run).
+SMALL_TOML = TINY_TOML
 SEEDS = (0, 1)
 FRACTIONS = (0.0, 0.2)
 W_BITS = (2, 8)
@@ -128,15 +120,6 @@ def test_cells_runs_and_files(study):
     assert "| float64 | 2 |" in md and "## Sleep benefit" in md and "40 training / 30 held-out" in md
 
 
-def _holm(ps):
-    order = np.argsort(ps)
-    out, running = [0.0] * len(ps), 0.0
-    for i, k in enumerate(order):
-        running = max(running, min(1.0, (len(ps) - i) * ps[k]))
-        out[k] = running
-    return out
-
-
 def _check_pair(c, a, b):
     diff = 100 * np.subtract(a, b)
     assert c["n"] == len(a)
@@ -171,7 +154,7 @@ def test_statistics_match_scipy(study):
                                 [_result(out, r["cell"], 0.0, s_)[m] for s_ in SEEDS])
             for key in ("vs_float_", "sleep_benefit_"):
                 family = [r[key + m] for r in rows if r.get(key + m) and r[key + m]["p"] is not None]
-                for c, ph in zip(family, _holm([c["p"] for c in family]), strict=True):
+                for c, ph in zip(family, holm_reference([c["p"] for c in family]), strict=True):
                     assert c["p_holm"] == pytest.approx(ph)
 
 

@@ -111,13 +111,3 @@ def run_lava(p: P.ModelParams, seed: int, mode: str, model: str, image_calls, fu
 
 def concat_spikes(outs) -> dict[str, np.ndarray]:
     return {k: np.concatenate([o.spikes[k] for o in outs]) for k in ("X", "E", "I", "asleep")}
-
-
-def precision_cases(config) -> dict:
-    """``PRECISION_CASES`` of tests/conftest.py, found among the registered conftest plugins of
-    pytest ``config`` (tests/lava/conftest.py shadows the module name ``conftest``)."""
-    for plugin in config.pluginmanager.get_plugins():
-        cases = getattr(plugin, "PRECISION_CASES", None)
-        if cases is not None:
-            return cases
-    raise LookupError("tests/conftest.py defines no PRECISION_CASES")

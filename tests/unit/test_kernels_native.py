@@ -27,16 +27,6 @@ def _params(small_params):
                                                             prune=True, w_floor=0.15))
 
 
-def pytest_generate_tests(metafunc):
-    """A test that takes ``precision_case`` runs once per case of tests/conftest.py's
-    ``PRECISION_CASES`` (found among the conftest plugins: tests/lava/conftest.py shadows the
-    module name ``conftest``)."""
-    if "precision_case" in metafunc.fixturenames:
-        cases = next(c for c in (getattr(p, "PRECISION_CASES", None)
-                                 for p in metafunc.config.pluginmanager.get_plugins()) if c is not None)
-        metafunc.parametrize("precision_case", list(cases))
-
-
 @pytest.mark.parametrize("t_epoch", [1, 3])
 @pytest.mark.parametrize("mode", ["fixed", "float64"])
 def test_step_and_decay_equal_the_oracle(small_params, mode, t_epoch, assert_states_match):
