@@ -294,40 +294,56 @@ def _quant_groups(rows: list[dict], x: str, lines: list[str], fraction: float) -
     return {k: sorted(v, key=lambda r: r[x]) for k, v in groups.items()}
 
 
+def _quant_grid(rows, x, lines, fractions, path, metrics, value, reference, ylabel, title, height=3.6):
+    """Shared layout of the quantization plots: one row per metric, one column per sleep
+    fraction; per panel one line per group of :func:`_quant_groups` with ``value(row, metric)``
+    -> (y, error) or None, then ``reference(ax, float_row, metric)`` (the float64 cell)."""
+    fig = _figure(4.8 * len(fractions), height * len(metrics))
+    axes = fig.subplots(len(metrics), len(fractions), squeeze=False)
+    for j, f in enumerate(fractions):
+        groups = _quant_groups(rows, x, lines, f)
+        ref = next((r for r in rows if r["cell"] == "float" and r["fraction"] == f), None) or {}
+        for i, (metric, name) in enumerate(metrics):
+            ax = axes[i, j]
+            for k, (label, grp) in enumerate(groups.items()):
+                pts = [(r[x], *v) for r in grp if (v := value(r, metric)) is not None]
+                if pts:
+                    xs, ys, errs = zip(*pts, strict=True)
+                    ax.errorbar(xs, ys, yerr=errs, fmt="-o", capsize=3, color=COLORS[k % len(COLORS)],
+                                label=label, ms=4)
+            reference(ax, ref, metric)
+            ax.set_title(title(name, f), fontsize=9)
+            ax.set_xlabel(_AXIS_NAMES.get(x, x))
+            ax.set_ylabel(ylabel)
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=6)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def plot_quant_accuracy(rows: list[dict], x: str, lines: list[str], fractions: list[float], path,
                         metrics=(("linear_accuracy", "linear readout"),), baselines=None) -> Path:
     """Held-out accuracy vs a width axis ``x`` (e.g. "w_bits"): one line per value of the
     ``lines`` axes (e.g. rounding mode) with 95 % CI bars, the float64 cell as a horizontal
     line with its CI band, and the raw-pixel / untrained baselines; one row per metric, one
     column per sleep fraction. ``rows``: lava_sleep.quant_study summary rows."""
-    fig = _figure(4.8 * len(fractions), 3.6 * len(metrics))
-    axes = fig.subplots(len(metrics), len(fractions), squeeze=False)
-    for j, f in enumerate(fractions):
-        groups = _quant_groups(rows, x, lines, f)
-        ref = next((r for r in rows if r["cell"] == "float" and r["fraction"] == f), None)
-        for i, (metric, name) in enumerate(metrics):
-            ax = axes[i, j]
-            for k, (label, grp) in enumerate(groups.items()):
-                sel = [r for r in grp if (r.get(metric) or {}).get("mean") is not None]
-                if sel:
-                    ax.errorbar([r[x] for r in sel], [100 * r[metric]["mean"] for r in sel],
-                                yerr=[100 * (r[metric].get("ci95") or 0.0) for r in sel], fmt="-o",
-                                capsize=3, color=COLORS[k % len(COLORS)], label=label, ms=4)
-            st = (ref or {}).get(metric) or {}
-            if st.get("mean") is not None:
-                ax.axhline(100 * st["mean"], color="k", lw=1.5, label="float64")
-                if st.get("ci95"):
-                    ax.axhspan(100 * st["lo"], 100 * st["hi"], color="k", alpha=0.1, lw=0)
-            _baseline_lines(ax, baselines or [], metrics=(metric,))
-            lo, hi = ax.get_ylim()
-            ax.set_ylim(max(lo, 0.0), min(hi, 100.0))  # CI bars of few seeds can leave [0, 100]
-            ax.set_title(f"{name}, sleep {100 * f:g} %", fontsize=9)
-            ax.set_xlabel(_AXIS_NAMES.get(x, x))
-            ax.set_ylabel("held-out accuracy (%)")
-            ax.grid(alpha=0.3)
-            ax.legend(fontsize=6)
-    fig.tight_layout()
-    return _save(fig, path)
+
+    def value(r, metric):
+        st = r.get(metric) or {}
+        return None if st.get("mean") is None else (100 * st["mean"], 100 * (st.get("ci95") or 0.0))
+
+    def reference(ax, ref, metric):
+        st = ref.get(metric) or {}
+        if st.get("mean") is not None:
+            ax.axhline(100 * st["mean"], color="k", lw=1.5, label="float64")
+            if st.get("ci95"):
+                ax.axhspan(100 * st["lo"], 100 * st["hi"], color="k", alpha=0.1, lw=0)
+        _baseline_lines(ax, baselines or [], metrics=(metric,))
+        lo, hi = ax.get_ylim()
+        ax.set_ylim(max(lo, 0.0), min(hi, 100.0))  # CI bars of few seeds can leave [0, 100]
+
+    return _quant_grid(rows, x, lines, fractions, path, metrics, value, reference, "held-out accuracy (%)",
+                       lambda name, f: f"{name}, sleep {100 * f:g} %")
 
 
 def plot_quant_sleep_benefit(rows: list[dict], x: str, lines: list[str], path,
@@ -335,32 +351,20 @@ def plot_quant_sleep_benefit(rows: list[dict], x: str, lines: list[str], path,
     """Sleep benefit (paired difference sleep minus no sleep, percentage points, 95 % CI) vs a
     width axis ``x``, one line per value of the ``lines`` axes, the float64 cell's benefit as a
     horizontal line; one row per metric, one column per sleep fraction > 0."""
+
+    def value(r, metric):
+        d = r.get("sleep_benefit_" + metric) or {}
+        return None if d.get("diff_pp") is None else (d["diff_pp"], d.get("ci95_pp") or 0.0)
+
+    def reference(ax, ref, metric):
+        d = ref.get("sleep_benefit_" + metric) or {}
+        if d.get("diff_pp") is not None:
+            ax.axhline(d["diff_pp"], color="k", lw=1.5, label="float64")
+        ax.axhline(0.0, color="0.5", lw=0.8, ls=":")
+
     fractions = sorted({r["fraction"] for r in rows if r["fraction"] > 0})
-    fig = _figure(4.8 * len(fractions), 3.4 * len(metrics))
-    axes = fig.subplots(len(metrics), len(fractions), squeeze=False)
-    for j, f in enumerate(fractions):
-        groups = _quant_groups(rows, x, lines, f)
-        ref = next((r for r in rows if r["cell"] == "float" and r["fraction"] == f), None)
-        for i, (metric, name) in enumerate(metrics):
-            ax = axes[i, j]
-            key = "sleep_benefit_" + metric
-            for k, (label, grp) in enumerate(groups.items()):
-                sel = [r for r in grp if (r.get(key) or {}).get("diff_pp") is not None]
-                if sel:
-                    ax.errorbar([r[x] for r in sel], [r[key]["diff_pp"] for r in sel],
-                                yerr=[r[key].get("ci95_pp") or 0.0 for r in sel], fmt="-o", capsize=3,
-                                color=COLORS[k % len(COLORS)], label=label, ms=4)
-            d = ((ref or {}).get(key) or {})
-            if d.get("diff_pp") is not None:
-                ax.axhline(d["diff_pp"], color="k", lw=1.5, label="float64")
-            ax.axhline(0.0, color="0.5", lw=0.8, ls=":")
-            ax.set_title(f"{name}: sleep {100 * f:g} % minus no sleep", fontsize=9)
-            ax.set_xlabel(_AXIS_NAMES.get(x, x))
-            ax.set_ylabel("sleep benefit (pp)")
-            ax.grid(alpha=0.3)
-            ax.legend(fontsize=6)
-    fig.tight_layout()
-    return _save(fig, path)
+    return _quant_grid(rows, x, lines, fractions, path, metrics, value, reference, "sleep benefit (pp)",
+                       lambda name, f: f"{name}: sleep {100 * f:g} % minus no sleep", height=3.4)
 
 
 def plot_weight_code_histograms(panels: list[dict], path, title: str = "") -> Path:
