@@ -267,15 +267,17 @@ def collect(study_dir, cfg: QuantConfig) -> list[dict]:
                 x = lines.get(run_id(cfg.dataset, "stdp", f, seed)[2:])
                 if x is None:
                     continue
-                health = {}
+                health, rate = {}, None
                 try:
-                    res = files.read_result(study_dir / sub / x["run_dir"])
-                    w = (res.get("metrics") or {}).get("weights") or {}
+                    metrics = files.read_result(study_dir / sub / x["run_dir"]).get("metrics") or {}
+                    w = metrics.get("weights") or {}
                     health = {n: {k: (w.get(n) or {}).get(k) for k in HEALTH_KEYS} for n in plastic}
+                    rate = metrics.get("test_rate_hz")
                 except RunError:
                     pass
                 out.append({**x, **dataclasses.asdict(cell), "cell": cell.key, "fraction": float(f),
-                            "seed": int(seed), "run_dir": str(sub / x["run_dir"]), "health": health})
+                            "seed": int(seed), "run_dir": str(sub / x["run_dir"]), "health": health,
+                            "test_rate_hz": rate})
     return out
 
 
@@ -313,6 +315,7 @@ def combine(records: list[dict], cfg: QuantConfig) -> dict:
             for m in METRICS:
                 row[m] = seed_stats([r.get(m) for r in sel])
                 row["untrained_" + m] = seed_stats([r.get("untrained_" + m) for r in sel])
+            row["test_rate_hz"] = seed_stats([r.get("test_rate_hz") for r in sel])
             row["health"] = {}
             for r in sel:
                 for pw, h in (r.get("health") or {}).items():
@@ -332,7 +335,38 @@ def combine(records: list[dict], cfg: QuantConfig) -> dict:
             holm_correct([r["sleep_benefit_" + m] for r in rows
                           if r["fraction"] == f and r["sleep_benefit_" + m]])
     base = baseline_rows([r for r in records if r["cell"] == FLOAT])
-    return {"rows": rows, "baselines": base, "smallest": smallest_widths(rows, cfg)}
+    return {"rows": rows, "baselines": base, "smallest": smallest_widths(rows, cfg),
+            "activity": activity_correlations(records, cfg)}
+
+
+def activity_correlations(records: list[dict], cfg: QuantConfig) -> list[dict]:
+    """Per sleep fraction and metric: Spearman's rank correlation, over every run of the study
+    (all cells and seeds), of the accuracy with the E neurons' mean rate on the held-out images
+    and with each plastic pathway's final weight total. A strong correlation says that a cell's
+    accuracy follows the network's gain (how strongly the input drives it) more than the
+    precision as such."""
+    from scipy import stats
+
+    plastic = [pw.name for pw in cfg.params.network.pathways if pw.plastic]
+    out = []
+    for f in (float(x) for x in cfg.fractions):
+        sel = [r for r in records if r["fraction"] == f]
+        for m in METRICS:
+            row = {"fraction": f, "metric": m, "n": 0}
+            for what in ["test_rate_hz"] + [f"{pw}_total" for pw in plastic]:
+                pairs = []
+                for r in sel:
+                    v = r.get("test_rate_hz") if what == "test_rate_hz" else \
+                        (r.get("health") or {}).get(what[:-6], {}).get("total")
+                    if v is not None and r.get(m) is not None:
+                        pairs.append((float(v), float(r[m])))
+                rho = None
+                if len(pairs) > 2 and len({a for a, _ in pairs}) > 1 and len({b for _, b in pairs}) > 1:
+                    rho = float(stats.spearmanr(*zip(*pairs, strict=True)).statistic)
+                row[what] = rho
+                row["n"] = max(row["n"], len(pairs))
+            out.append(row)
+    return out
 
 
 def smallest_widths(rows: list[dict], cfg: QuantConfig) -> list[dict]:
@@ -412,6 +446,10 @@ def _d(c) -> str:
     return out
 
 
+def _rate(st) -> str:
+    return "-" if not st or st.get("mean") is None else f"{st['mean']:.1f}"
+
+
 def _loihi(row) -> str:
     if row["loihi2"] is None:
         return "-"
@@ -432,8 +470,8 @@ def summary_markdown(s: dict) -> str:
     for f in s["fractions"]:
         out += [f"## Sleep {100 * f:g} %", "",
                 "| cell | n | linear % | Δ vs float pp | assignment % | Δ vs float pp | untrained linear % | "
-                + " | ".join(f"{pw} at bounds %" for pw in plastic) + " | Loihi 2 as is |",
-                "|---|---|---|---|---|---|---|" + "---|" * len(plastic) + "---|"]
+                "E rate Hz | " + " | ".join(f"{pw} at bounds %" for pw in plastic) + " | Loihi 2 as is |",
+                "|---|---|---|---|---|---|---|---|" + "---|" * len(plastic) + "---|"]
         for r in (r for r in s["rows"] if r["fraction"] == f):
             bounds = []
             for pw in plastic:
@@ -443,7 +481,8 @@ def summary_markdown(s: dict) -> str:
             out.append(f"| {r['label']} | {r['n']} | {_ci(r['linear_accuracy'])} "
                        f"| {_d(r['vs_float_linear_accuracy'])} "
                        f"| {_ci(r['assignment_accuracy'])} | {_d(r['vs_float_assignment_accuracy'])} "
-                       f"| {_ci(r['untrained_linear_accuracy'])} | " + " | ".join(bounds)
+                       f"| {_ci(r['untrained_linear_accuracy'])} | {_rate(r.get('test_rate_hz'))} | "
+                       + " | ".join(bounds)
                        + f" | {_loihi(r)} |")
         out.append("")
     if any(f > 0 for f in s["fractions"]) and 0.0 in s["fractions"]:
@@ -464,6 +503,18 @@ def summary_markdown(s: dict) -> str:
                               if k in x and k != x["axis"])
             out.append(f"| {x['axis']} | {other} | {100 * x['fraction']:g} | {METRICS[x['metric']]} "
                        f"| {x['smallest'] if x['smallest'] is not None else 'none'} |")
+        out.append("")
+    if s.get("activity"):
+        out += ["## Accuracy and network gain", "",
+                "Spearman's rank correlation over every run (all cells and seeds) of the accuracy with the "
+                "mean E rate on the held-out images and with the final weight total of each plastic "
+                "pathway:", "",
+                "| sleep % | metric | runs | rate | " + " | ".join(f"{pw} total" for pw in plastic) + " |",
+                "|---|---|---|---|" + "---|" * len(plastic)]
+        for x in s["activity"]:
+            vals = [x.get("test_rate_hz")] + [x.get(f"{pw}_total") for pw in plastic]
+            out.append(f"| {100 * x['fraction']:g} | {METRICS[x['metric']]} | {x['n']} | "
+                       + " | ".join("-" if v is None else f"{v:+.2f}" for v in vals) + " |")
         out.append("")
     if s["baselines"]:
         out += ["Baselines (same splits and readouts): " + "; ".join(

@@ -190,6 +190,18 @@ def test_health_loihi_column_and_smallest_widths(study):
             expect = b
         assert x["smallest"] == expect, x
     assert len(s["smallest"]) == len(ROUNDINGS) * len(FRACTIONS) * len(METRICS)
+    # accuracy vs gain: Spearman over every run, recomputed from the runs' own result.json
+    assert len(s["activity"]) == len(FRACTIONS) * len(METRICS)
+    for x in s["activity"]:
+        res = [_result(out, c, x["fraction"], s_) for c in CELLS for s_ in SEEDS]
+        acc = [r[x["metric"]] for r in res]
+        for key, vals in (("test_rate_hz", [r["metrics"]["test_rate_hz"] for r in res]),
+                          ("XE_total", [r["metrics"]["weights"]["XE"]["total"] for r in res])):
+            assert x["n"] == len(res)
+            if len(set(vals)) > 1 and len(set(acc)) > 1:
+                assert x[key] == pytest.approx(stats.spearmanr(vals, acc).statistic)
+            else:
+                assert x[key] is None
 
 
 def test_resuming_a_finished_study_trains_nothing(study, capsys, monkeypatch):
