@@ -367,6 +367,36 @@ def plot_quant_sleep_benefit(rows: list[dict], x: str, lines: list[str], path,
                        lambda name, f: f"{name}: sleep {100 * f:g} % minus no sleep", height=3.4)
 
 
+def plot_quant_gain(records: list[dict], path, metrics=(("linear_accuracy", "linear readout"),)) -> Path:
+    """Accuracy of every run of a quantization study vs its E neurons' mean rate on the held-out
+    images (the network's gain): colour = rounding mode (black: float64), marker = sleep
+    fraction; one panel per metric. ``records``: runs.jsonl lines of lava_sleep.quant_study."""
+    fig = _figure(4.8 * len(metrics), 3.8)
+    axes = fig.subplots(1, len(metrics), squeeze=False)[0]
+    roundings = list(dict.fromkeys(r["rounding"] for r in records if r.get("rounding")))
+    fractions = sorted({r["fraction"] for r in records})
+    markers = "os^Dv"
+    for ax, (metric, name) in zip(axes, metrics, strict=True):
+        for k, rnd in enumerate([None] + roundings):
+            for i, f in enumerate(fractions):
+                pts = [(r["test_rate_hz"], 100 * r[metric]) for r in records
+                       if r.get("rounding") == rnd and r["fraction"] == f
+                       and r.get("test_rate_hz") is not None and r.get(metric) is not None]
+                if pts:
+                    xs, ys = zip(*pts, strict=True)
+                    ax.scatter(xs, ys, s=18, marker=markers[i % len(markers)], alpha=0.75,
+                               color="k" if rnd is None else COLORS[(k - 1) % len(COLORS)],
+                               label=f"{rnd or 'float64'}, sleep {100 * f:g} %")
+        ax.set_xscale("log")
+        ax.set_xlabel("E rate on held-out images (Hz, log scale)")
+        ax.set_ylabel("held-out accuracy (%)")
+        ax.set_title(f"{name}: every run", fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def plot_weight_code_histograms(panels: list[dict], path, title: str = "") -> Path:
     """Histograms (share of synapses, %) of final |w| / w_max: one row per (row label, pathway)
     (e.g. "8-bit", XE),

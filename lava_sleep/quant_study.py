@@ -14,7 +14,8 @@ Folder layout (``STUDY_DIR``)::
     runs.jsonl          every finished run of the grid, one JSON line each (rewritten whole)
     summary.json, summary.md   per cell and sleep fraction: accuracy (mean, 95 % CI), paired
                         difference to float, sleep benefit, final weight health, Loihi 2 column
-    plots/              accuracy_vs_bits.png, sleep_benefit_vs_bits.png, weight_histograms.png
+    plots/              accuracy_vs_bits.png, sleep_benefit_vs_bits.png, accuracy_vs_rate.png,
+                        weight_histograms.png
 
 A cell's rounding mode applies to both the trace decay and the weight updates
 (``FixedParams.trace_rounding`` and ``dw_rounding``). A cell with fewer trace bits than the base
@@ -541,7 +542,8 @@ def _x_axis(s: dict) -> str:
 
 def plot_quant(study_dir, summary: dict | None = None) -> list[Path]:
     """plots/accuracy_vs_bits.png, plots/sleep_benefit_vs_bits.png (when there is a sleep
-    fraction > 0 and 0) and plots/weight_histograms.png (first seed, no sleep)."""
+    fraction > 0 and 0), plots/accuracy_vs_rate.png (every run's accuracy vs its E rate) and
+    plots/weight_histograms.png (first seed, no sleep)."""
     from lava_sleep import plots as P
 
     study_dir = Path(study_dir)
@@ -554,6 +556,10 @@ def plot_quant(study_dir, summary: dict | None = None) -> list[Path]:
     if 0.0 in s["fractions"] and any(f > 0 for f in s["fractions"]):
         written.append(P.plot_quant_sleep_benefit(s["rows"], x, lines, out / "sleep_benefit_vs_bits.png",
                                                   metrics=tuple(METRICS.items())))
+    records = read_jsonl(study_dir / RUNS)
+    if any(r.get("test_rate_hz") is not None for r in records):
+        written.append(P.plot_quant_gain(records, out / "accuracy_vs_rate.png",
+                                         metrics=tuple(METRICS.items())))
     hists = _histogram_panels(study_dir, s)
     if hists:
         written.append(P.plot_weight_code_histograms(hists, out / "weight_histograms.png",

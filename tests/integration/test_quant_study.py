@@ -81,7 +81,8 @@ def test_cells_runs_and_files(study):
     out, _ = study
     for name in ("quant.json", "summary.json", "summary.md", "runs.jsonl"):
         assert (out / name).is_file(), name
-    for name in ("accuracy_vs_bits.png", "sleep_benefit_vs_bits.png", "weight_histograms.png"):
+    for name in ("accuracy_vs_bits.png", "sleep_benefit_vs_bits.png", "accuracy_vs_rate.png",
+                 "weight_histograms.png"):
         assert (out / "plots" / name).read_bytes()[:8] == PNG, name
     s = _summary(out)
     assert [r["cell"] for r in s["rows"]] == [c for c in CELLS for _ in FRACTIONS]
@@ -219,7 +220,7 @@ def test_resuming_a_finished_study_trains_nothing(study, capsys, monkeypatch):
     rc, stdout, err = _main(capsys, ["plot", out])
     assert rc == 0, err
     assert [line.rsplit("/", 1)[-1] for line in stdout.split()] == [
-        "accuracy_vs_bits.png", "sleep_benefit_vs_bits.png", "weight_histograms.png"]
+        "accuracy_vs_bits.png", "sleep_benefit_vs_bits.png", "accuracy_vs_rate.png", "weight_histograms.png"]
 
 
 def test_bad_input_is_one_line_exit_2_before_any_work(study, capsys, tmp_path, monkeypatch):
