@@ -25,10 +25,11 @@ MNIST=(--dataset "$DATA" --subset test --n-train 2000 --n-test 500 --preset pape
        --seeds 0,1,2,3,4 --batch 10 --no-progress)
 want() { [[ -z "${ONLY:-}" || "${ONLY}" == "$1" ]]; }
 if want weights; then
-  "$CMD" quant "${MNIST[@]}" --w-bits 2,4,6,8 --rounding stochastic,nearest,floor --out "$OUT/quant_paper_mnist"
+  "$CMD" quant "${MNIST[@]}" --w-bits 2,4,6,8 --rounding stochastic,nearest,floor --cell-baselines \
+    --out "$OUT/quant_paper_mnist"
 fi
 if want traces; then
-  "$CMD" quant "${MNIST[@]}" --w-bits 8 --trace-bits 3,4,5,6,7 --rounding stochastic \
+  "$CMD" quant "${MNIST[@]}" --w-bits 8 --trace-bits 3,4,5,6,7 --rounding stochastic --cell-baselines \
     --out "$OUT/quant_paper_mnist_traces"
 fi
 if want loihi; then
