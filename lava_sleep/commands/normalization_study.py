@@ -76,12 +76,5 @@ def run(args) -> int:
                       readout_images=args.readout_images, batch=batch, progress=not args.no_progress)
     study = run_study(out, cfg, plots=not args.no_plots)
     print((out / STUDY_MD).read_text())
-    failed = study.get("failed_runs") or []
-    if failed:
-        import sys
-
-        sys.stderr.write(f"lava-sleep normalization-study: {len(failed)} run(s) failed, first: "
-                         f"{failed[0]['error']} (errors in {out}/normalize_*/failed.jsonl); the same command "
-                         "runs them again\n")
-        return 1
-    return 0
+    return options.report_failed("normalization-study", study.get("failed_runs") or [],
+                                 f"{out}/normalize_*/failed.jsonl")

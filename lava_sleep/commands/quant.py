@@ -62,7 +62,6 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    import sys
     from pathlib import Path
 
     from lava_sleep.experiment import options
@@ -98,9 +97,4 @@ def run(args) -> int:
         progress=not args.no_progress, cell_baselines=args.cell_baselines)
     summary = run_quant(out, cfg, plots=not args.no_plots)
     print((out / SUMMARY_MD).read_text())
-    failed = summary.get("failed_runs") or []
-    if failed:
-        sys.stderr.write(f"lava-sleep quant: {len(failed)} run(s) failed, first: {failed[0]['error']} "
-                         f"(errors in {out}/cells/*/failed.jsonl); the same command runs them again\n")
-        return 1
-    return 0
+    return options.report_failed("quant", summary.get("failed_runs") or [], f"{out}/cells/*/failed.jsonl")

@@ -75,16 +75,9 @@ def run(args) -> int:
     from pathlib import Path
 
     print((Path(args.out) / SUMMARY_MD).read_text())
-    failed = summary.get("failed_runs") or []
-    if failed:
-        import sys
+    from lava_sleep.sweep import FAILED
 
-        from lava_sleep.sweep import FAILED
-
-        sys.stderr.write(f"lava-sleep sweep: {len(failed)} run(s) failed, first: {failed[0]['error']} "
-                         f"(all errors in {Path(args.out) / FAILED}); the same command runs them again\n")
-        return 1
-    return 0
+    return options.report_failed("sweep", summary.get("failed_runs") or [], str(Path(args.out) / FAILED))
 
 
 RAY_ONLY = (("--address", "address"), ("--cpus-per-task", "cpus_per_task"),

@@ -74,6 +74,19 @@ def params_for_mode(params, mode: str, log=None):
     return params
 
 
+def report_failed(command: str, failed: list, where: str) -> int:
+    """Exit status of a sweep-like command: 0, or 1 with one line on stderr naming how many runs
+    failed, the first error and where the errors are (``failed``: the ``failed_runs`` list of
+    :func:`lava_sleep.sweep.run_sweep` and the studies built on it)."""
+    if not failed:
+        return 0
+    import sys
+
+    sys.stderr.write(f"lava-sleep {command}: {len(failed)} run(s) failed, first: {failed[0]['error']} "
+                     f"(errors in {where}); the same command runs them again\n")
+    return 1
+
+
 def _note(msg: str) -> None:
     import sys
 

@@ -305,6 +305,13 @@ def test_all_model_features_match_oracle(mode, form, impl, features_params, make
                                                 images)
     _check_feature_coverage(params, ref, ref_outs, ref_states)
     sim = TorchSimulator([params], [SEED], mode=mode, dtype="float64", impl=impl)
+    _replay_feature_calls(sim, images, ref, ref_outs, ref_states, fixed, assert_states_match)
+
+
+def _replay_feature_calls(sim, images, ref, ref_outs, ref_states, fixed, assert_states_match):
+    """Run FEATURE_CALLS on ``sim`` and compare every call with the oracle's: spikes, episodes
+    and every state (fixed: exactly, with the dequantized weights; float64: weights within
+    FLOAT64_WEIGHT_ATOL)."""
     i0 = 0
     for (n, learn), ro, rs in zip(FEATURE_CALLS, ref_outs, ref_states, strict=True):
         out = sim.run(images[i0:i0 + n], learn=learn, record_spikes=True)
@@ -424,14 +431,4 @@ def test_precision_cases_bit_exact_with_oracle(precision_case, impl, features_pa
     ref, ref_outs, ref_states, hits = _precision_oracle(oracle_cache, params, precision_case, images)
     _check_precision_coverage(params, ref, ref_outs, hits)
     sim = TorchSimulator([params], [SEED], mode="fixed", impl=impl)
-    i0 = 0
-    for (n, learn), ro, rs in zip(FEATURE_CALLS, ref_outs, ref_states, strict=True):
-        out = sim.run(images[i0:i0 + n], learn=learn, record_spikes=True)
-        i0 += n
-        _spikes_equal(ro, out)
-        _episodes_equal(ro.episodes, out.episodes[0], exact=True)
-        s = sim.state_dict(0)
-        assert s.keys() == rs.keys()
-        assert_states_match(s, rs)
-    for n, w in sim.weights(0).items():
-        np.testing.assert_array_equal(w, ref.signed_weights(n))
+    _replay_feature_calls(sim, images, ref, ref_outs, ref_states, True, assert_states_match)
