@@ -101,12 +101,21 @@ def test_batch_member_equals_member_alone_all_features(mode, impl, features_para
             np.testing.assert_array_equal(sb[k], sa[k], err_msg=k)
 
 
-@pytest.mark.parametrize("impl", IMPLS)
-def test_batch_member_equals_member_alone_precision(precision_case, impl, features_params, with_precision,
+#: (case, impl) pairs of the batched precision test: the native kernel for every PRECISION_CASES
+#: case (tests/conftest.py), the pure torch path for one (its deterministic rounding offsets
+#: broadcast over the batch, and the full weight scale; its stochastic per-member draws are the
+#: default path's, covered by test_batch_member_equals_member_alone_all_features). Suite time: a
+#: torch case costs 10-16 s per Python lane.
+BATCH_PRECISION = [("full_w4_nearest_trace_floor_dw", "native"), ("pow2_w3_floor_trace_nearest_dw", "native"),
+                   ("full_w2_stochastic", "native"), ("full_w4_nearest_trace_floor_dw", "torch")]
+
+
+@pytest.mark.parametrize(("case", "impl"), BATCH_PRECISION)
+def test_batch_member_equals_member_alone_precision(case, impl, features_params, with_precision,
                                                     make_images, torch_single_thread):
     """Fixed point with every width and rounding mode away from its default (PRECISION_CASES), all
     model features on: member b of a batch equals the member alone, spikes, episodes and state."""
-    params, seeds = _members(with_precision(features_params("linear"), precision_case), "fixed")
+    params, seeds = _members(with_precision(features_params("linear"), case), "fixed")
     nx = params[0].n_input
     shared = make_images(10, nx, seed=1)
     per_member = np.stack([make_images(3, nx, seed=10 + b) for b in range(3)])
