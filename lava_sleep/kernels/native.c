@@ -467,11 +467,18 @@ static inline int64_t fixed_offset(int64_t mode, int64_t bits) {
     return mode == ROUND_STOCHASTIC ? -1 : (mode == ROUND_NEAREST ? (int64_t)1 << (bits - 1) : 0);
 }
 
+/* the rounding offset r of one value: the deterministic rc (>= 0), or (rc < 0) the stochastic draw
+ * uniform_u32(key, index) >> (32 - bits). rc is loop-invariant in every caller, so -O3 unswitches
+ * the select out of the loops. */
+static inline int64_t round_offset(int64_t rc, uint32_t key, uint32_t index, int64_t bits) {
+    return rc < 0 ? (int64_t)(hash_idx(key, index) >> (32 - bits)) : rc;
+}
+
 /* end of a learning epoch (kernels.stdp.apply_epoch) on the touched synapses: m <- clip(m + acc)
  * (fixed: m + ((acc + r) >> F), r per FixedParams.dw_rounding: rc >= 0 the deterministic offset,
  * rc < 0 stochastic, r from stream STDP_ROUND + p at the oracle's flat index), acc <- 0, also on
  * synapses pruned since they were touched (their acc is kept until the epoch ends, as the
- * oracle's). The mode test is outside the synapse loops.
+ * oracle's).
  * apply_row: the existing synapses of row i outside the touched columns (strided; constants in
  * locals) */
 static void apply_row(const path_t *P, int64_t i, uint32_t key, int64_t fbits, int64_t rc) {
@@ -480,31 +487,16 @@ static void apply_row(const path_t *P, int64_t i, uint32_t key, int64_t fbits, i
     const uint8_t *restrict mask = P->mask + i, *restrict ct = P->col_touched;
 #if defined(LS_FIXED)
     const int64_t lo = P->i_m_min, hi = P->i_m_max;
-    if (rc < 0) {
-        for (int64_t j = 0; j < npre; j++) {
-            const int64_t q = j * np;
-            if (ct[j]) continue;
-            if (!mask[q]) { /* pruned mid-epoch: the oracle zeroes every accumulator */
-                acc[q] = 0;
-                continue;
-            }
-            int64_t r = (int64_t)(hash_idx(key, (uint32_t)(i * npre + j)) >> (32 - fbits));
-            int64_t nw = m[q] + ((acc[q] + r) >> fbits);
-            m[q] = CLIP(nw, lo, hi);
+    for (int64_t j = 0; j < npre; j++) {
+        const int64_t q = j * np;
+        if (ct[j]) continue;
+        if (!mask[q]) { /* pruned mid-epoch: the oracle zeroes every accumulator */
             acc[q] = 0;
+            continue;
         }
-    } else {
-        for (int64_t j = 0; j < npre; j++) {
-            const int64_t q = j * np;
-            if (ct[j]) continue;
-            if (!mask[q]) { /* pruned mid-epoch: the oracle zeroes every accumulator */
-                acc[q] = 0;
-                continue;
-            }
-            int64_t nw = m[q] + ((acc[q] + rc) >> fbits);
-            m[q] = CLIP(nw, lo, hi);
-            acc[q] = 0;
-        }
+        int64_t nw = m[q] + ((acc[q] + round_offset(rc, key, (uint32_t)(i * npre + j), fbits)) >> fbits);
+        m[q] = CLIP(nw, lo, hi);
+        acc[q] = 0;
     }
 #else
     (void)key;
@@ -532,21 +524,11 @@ static void apply_column(const path_t *P, int64_t j, uint32_t key, int64_t fbits
     const uint8_t *restrict mask = P->mask + j * np;
 #if defined(LS_FIXED)
     const int64_t lo = P->i_m_min, hi = P->i_m_max;
-    if (rc < 0) {
-        for (int64_t i = 0; i < np; i++) {
-            int64_t r = (int64_t)(hash_idx(key, (uint32_t)(i * npre + j)) >> (32 - fbits));
-            int64_t nw = m[i] + ((acc[i] + r) >> fbits);
-            nw = CLIP(nw, lo, hi);
-            m[i] = mask[i] ? nw : m[i];
-            acc[i] = 0;
-        }
-    } else {
-        for (int64_t i = 0; i < np; i++) {
-            int64_t nw = m[i] + ((acc[i] + rc) >> fbits);
-            nw = CLIP(nw, lo, hi);
-            m[i] = mask[i] ? nw : m[i];
-            acc[i] = 0;
-        }
+    for (int64_t i = 0; i < np; i++) {
+        int64_t nw = m[i] + ((acc[i] + round_offset(rc, key, (uint32_t)(i * npre + j), fbits)) >> fbits);
+        nw = CLIP(nw, lo, hi);
+        m[i] = mask[i] ? nw : m[i];
+        acc[i] = 0;
     }
 #else
     (void)key;
@@ -596,18 +578,14 @@ static void learn_step(ctx_t *c, int active) {
     {
         const int64_t kp = M->i_k_plus, km = M->i_k_minus;
         const int64_t rc = fixed_offset(M->trace_rounding, 12);
+        uint32_t kx = 0, ky = 0;
         if (rc < 0) {
             uint64_t tk = (uint64_t)M->counters[0];
-            uint32_t kx = key4((uint32_t)M->seed, STREAM_TRACE_ROUND, tk, 0);
-            uint32_t ky = key4((uint32_t)M->seed, STREAM_TRACE_ROUND, tk, 1);
-            for (int64_t k = 0; k < c->ns; k++)
-                x[k] = (x[k] * kp + (int64_t)(hash_idx(kx, (uint32_t)k) >> 20)) >> 12;
-            for (int64_t k = 0; k < c->nn; k++)
-                y[k] = (y[k] * km + (int64_t)(hash_idx(ky, (uint32_t)k) >> 20)) >> 12;
-        } else {
-            for (int64_t k = 0; k < c->ns; k++) x[k] = (x[k] * kp + rc) >> 12;
-            for (int64_t k = 0; k < c->nn; k++) y[k] = (y[k] * km + rc) >> 12;
+            kx = key4((uint32_t)M->seed, STREAM_TRACE_ROUND, tk, 0);
+            ky = key4((uint32_t)M->seed, STREAM_TRACE_ROUND, tk, 1);
         }
+        for (int64_t k = 0; k < c->ns; k++) x[k] = (x[k] * kp + round_offset(rc, kx, (uint32_t)k, 12)) >> 12;
+        for (int64_t k = 0; k < c->nn; k++) y[k] = (y[k] * km + round_offset(rc, ky, (uint32_t)k, 12)) >> 12;
     }
 #else
     for (int64_t k = 0; k < c->ns; k++) x[k] = x[k] * c->k_plus;
