@@ -271,13 +271,11 @@ def test_features_fused_compiled_step(mode, images, assert_states_match):
     evaluation call and normalization (and the
     diehl_cook rule where the kernel knows it; otherwise explicit "native" is refused in one
     line, "auto" picks the NumPy step, and XE runs "stdp" here)."""
-    from lava_sleep.kernels import native
     from lava_sleep.lava_backend import LavaSimulator
     from lava_sleep.processes.ei_network.models import native_step_unsupported
     from lava_sleep.simulation import BackendError
 
-    if not native.available():
-        pytest.skip("no C compiler: the fused model has no compiled step here")
+    _require_compiled_step()
     p = features_params(mode)
     if native_step_unsupported(p, SEED, build_network(p, SEED), mode == "fixed") is not None:
         with pytest.raises(BackendError, match="diehl_cook") as err:
@@ -349,30 +347,24 @@ def test_precision_graph_and_fused_match_oracle(precision_case, with_precision, 
         _assert_matches_oracle(outs, state, oracle_outs, oracle_states, True, assert_states_match)
 
 
-@pytest.mark.timeout(LAVA_TIMEOUT)
-def test_precision_fused_compiled_step(precision_case, with_precision, images, assert_states_match):
-    """The fused model's compiled step with every precision case, bit-exact with the oracle; where
-    the kernel refuses the settings, explicit "native" is refused in one line and "auto" picks the
-    NumPy step (then this test skips, saying why)."""
+def _require_compiled_step() -> None:
+    """Skip on machines without a C compiler: the fused model has no compiled step there (it runs
+    its NumPy step, which the graph-vs-fused tests cover)."""
     from lava_sleep.kernels import native
-    from lava_sleep.lava_backend import LavaSimulator
-    from lava_sleep.processes.ei_network.models import native_step_unsupported
-    from lava_sleep.simulation import BackendError
 
     if not native.available():
-        pytest.skip("no C compiler: the fused model has no compiled step here")
-    for rule in ("diehl_cook", "stdp"):  # the rule the kernel knows
-        p = _precision_params(precision_case, with_precision, rule)
-        why = native_step_unsupported(p, SEED, build_network(p, SEED), True)
-        if why is None:
-            break
-        with pytest.raises(BackendError) as err:
-            LavaSimulator(p, SEED, mode="fixed", model="fused", fused_kernel="native")
-        assert "\n" not in str(err.value)
-        with LavaSimulator(p, SEED, mode="fixed", model="fused", fused_kernel="auto") as sim:
-            assert sim.fused_kernel == "numpy"
-    else:
-        pytest.skip(f"the compiled step refuses these settings: {why}")
+        pytest.skip("no C compiler: the fused model has no compiled step here (its NumPy step is tested)")
+
+
+@pytest.mark.timeout(LAVA_TIMEOUT)
+def test_precision_fused_compiled_step(precision_case, with_precision, images, assert_states_match):
+    """The fused model's compiled step (the C kernel) with every precision case: it accepts the
+    settings and is bit-exact with the oracle."""
+    from lava_sleep.processes.ei_network.models import native_step_unsupported
+
+    _require_compiled_step()
+    p = _precision_params(precision_case, with_precision, "diehl_cook")
+    assert native_step_unsupported(p, SEED, build_network(p, SEED), True) is None
     oracle_outs, oracle_states = _precision_oracle(p, images)
     outs, state = _run_features(p, "fixed", "fused", images, "native")
     _assert_matches_oracle(outs, state, oracle_outs, oracle_states, True, assert_states_match)
