@@ -9,6 +9,12 @@ interface (:class:`BatchSimulator`):
   presents ``images`` (n, n_input) uint8 (the same stream to every member) or
   (B, n, n_input); returns a :class:`BatchOutput`. State (membranes, traces,
   weights, counters) carries over between calls.
+* ``sleep(steps, learn=True, record_spikes=False)`` runs one on-demand sleep episode now, per
+  member, of planned length ``steps`` (an int for every member, or B ints; 0: that member does
+  nothing; anything else is a ValueError): exactly a scheduled episode with the member's own
+  SleepParams (also with fraction 0), recorded as episode 0; the schedule's episode counter is
+  unchanged (docs/model.md, "On-demand sleep episodes"). Returns a :class:`BatchOutput` with
+  counts of shape (B, 0, n_exc). ``loihi2`` has none (BackendError).
 * ``weights(b)`` -> {pathway: signed float64 (post, pre)}; ``masks(b)`` -> {pathway: bool}.
 * ``state_dict(b)`` / ``load_state_dict(b, d)`` (the keys of
   :meth:`lava_sleep.reference.ReferenceSimulator.state_dict`).
@@ -27,7 +33,7 @@ import sys
 import numpy as np
 
 from lava_sleep.params import ModelParams
-from lava_sleep.reference import ReferenceSimulator
+from lava_sleep.reference import ReferenceSimulator, check_sleep_steps
 from lava_sleep.simulation import BACKEND_MODES, BACKENDS, BackendError, BatchOutput, resolve_mode
 
 __all__ = ["BACKENDS", "BACKEND_MODES", "BackendError", "BatchOutput", "NumpyBatch", "make_simulator",
@@ -54,6 +60,18 @@ class NumpyBatch:
                     progress(offset + i)
             outs.append(sim.run(imgs, learn=learn, sleep_on=sleep_on,
                                 record_spikes=record_spikes, progress=cb))
+        return self._batch_output(outs, record_spikes)
+
+    def sleep(self, steps, learn=True, record_spikes=False):
+        """One on-demand sleep episode per member (ReferenceSimulator.sleep); ``steps`` an int
+        or one int per member (0: nothing)."""
+        planned = check_sleep_steps(steps, self.batch)
+        outs = [sim.sleep(n, learn=learn, record_spikes=record_spikes)
+                for sim, n in zip(self.sims, planned, strict=True)]
+        return self._batch_output(outs, record_spikes)
+
+    @staticmethod
+    def _batch_output(outs, record_spikes):
         return BatchOutput(
             counts=np.stack([o.counts for o in outs]),
             episodes=[o.episodes for o in outs],

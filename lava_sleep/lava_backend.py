@@ -1,7 +1,7 @@
 """Lava backends: the E/I network on Lava's CPU simulator (and Loihi 2 with lava-loihi).
 
 ``make(backend, params_list, seeds, mode, dtype)`` returns a simulator with the
-:class:`lava_sleep.backends.NumpyBatch` interface (``run``, ``weights``,
+:class:`lava_sleep.backends.NumpyBatch` interface (``run``, ``sleep``, ``weights``,
 ``masks``, ``state_dict``, plus ``close``) for one network (B = 1):
 
 =====================  ===========================================================
@@ -31,6 +31,9 @@ drains the pipes: E spike counts at every image end (``counts_out``), one sleep
 status at every block end (``status_out``) and, when recording, the spikes of
 every step (``rec_x``/``rec_e``/``rec_i``). The host mirrors the schedule (global
 step, wake step, episode counter) and checks it against the controller's status.
+An on-demand episode (``sleep``) is started by its first chunk's command (``CMD_SLEEP_NOW``,
+the planned length) and then runs as a scheduled one; the host reads the totals before it with
+``Var.get`` (the controller can read weights only after a step's learning).
 Weights, masks and state are read once, when asked for, with ``Var.get`` (slow
 for large matrices: about 20k values per second; results are cached until the
 next run).
@@ -50,7 +53,7 @@ import numpy as np
 from lava_sleep.fixed import to_fixed
 from lava_sleep.network import build_network
 from lava_sleep.params import PATHWAY_NAMES, ModelParams
-from lava_sleep.reference import RunOutput
+from lava_sleep.reference import ON_DEMAND_EPISODE, RunOutput, check_sleep_steps
 from lava_sleep.simulation import BackendError, BatchOutput
 
 LAVA_BACKENDS = {
@@ -176,9 +179,12 @@ class LavaSimulator:
         self._cache: dict[str, np.ndarray] = {}
 
     # -- lifecycle -------------------------------------------------------------
-    def _start(self):
+    def _check_open(self) -> None:
         if self._closed:
             raise BackendError("this Lava simulator was closed; create a new one")
+
+    def _start(self):
+        self._check_open()
         if self._pipes is not None:
             return
         from lava_sleep.processes.ei_network.process import HOST_PORTS, host_port
@@ -208,10 +214,10 @@ class LavaSimulator:
         self.close()
 
     # -- running -------------------------------------------------------------
-    def _chunk(self, n: int, learn: bool, record: bool, sleep_on: bool, rec) -> None:
+    def _chunk(self, n: int, learn: bool, record: bool, sleep_on: bool, rec, sleep_now: int = 0) -> None:
         from lava.magma.core.run_conditions import RunSteps
 
-        self._pipes["cmd_in"].send(np.array([n, learn, record, sleep_on], dtype=np.float64))
+        self._pipes["cmd_in"].send(np.array([n, learn, record, sleep_on, sleep_now], dtype=np.float64))
         self.net.run(condition=RunSteps(num_steps=n), run_cfg=self.cfg)
         if record:
             for pop, pipe in (("X", "rec_x"), ("E", "rec_e"), ("I", "rec_i")):
@@ -273,12 +279,48 @@ class LavaSimulator:
                     self._episode(planned, learn, record_spikes, rec, out)
         out.steps += out.sleep_steps
         if rec is not None:
-            out.spikes = {p: np.array(rec[p], dtype=bool).reshape(len(rec[p]), -1)
-                          for p in ("X", "E", "I")}
-            out.spikes["asleep"] = np.array(rec["asleep"], dtype=bool)
+            out.spikes = self._spike_arrays(rec)
         return out
 
-    def _episode(self, planned: int, learn: bool, record: bool, rec, out: RunOutput) -> None:
+    def sleep_one(self, steps: int, learn: bool = True, record_spikes: bool = False) -> RunOutput:
+        """One on-demand sleep episode of planned length ``steps`` (int >= 0; 0: nothing), starting
+        now: ReferenceSimulator.sleep (the controller runs it as a scheduled episode; the
+        schedule's episode counter is unchanged). The totals before the episode are read with
+        Var.get (the plastic pathways' weights)."""
+        planned = check_sleep_steps(steps, 1)[0]
+        out = RunOutput(counts=np.zeros((0, self.params.network.n_exc), dtype=np.int64))
+        rec = {"X": [], "E": [], "I": [], "asleep": []} if record_spikes else None
+        if planned > 0:
+            self._check_open()  # (before Var.get: a stopped runtime would not answer)
+            before = dict(self._const_totals)  # initial totals; only plastic pathways change
+            if self._pipes is not None:
+                dtype = np.int64 if self.fixed else np.float64
+                for n in self.params.network.plastic_pathways:
+                    before[n] = float(self._get(f"w_{n}").astype(dtype).sum())
+            self._start()
+            self._cache = {}
+            self._episode(planned, learn, record_spikes, rec, out, before=before)
+        out.steps = out.sleep_steps
+        if rec is not None:
+            out.spikes = self._spike_arrays(rec)
+        return out
+
+    def sleep(self, steps, learn: bool = True, record_spikes: bool = False) -> BatchOutput:
+        """BatchSimulator.sleep for B = 1 (``steps`` an int or a sequence of one int)."""
+        o = self.sleep_one(check_sleep_steps(steps, 1)[0], learn=learn, record_spikes=record_spikes)
+        return self._batch_output(o, record_spikes)
+
+    def _spike_arrays(self, rec) -> dict[str, np.ndarray]:
+        sizes = self.params.sizes()
+        spikes = {p: np.array(rec[p], dtype=bool).reshape(len(rec[p]), sizes[p]) for p in ("X", "E", "I")}
+        spikes["asleep"] = np.array(rec["asleep"], dtype=bool)
+        return spikes
+
+    def _episode(self, planned: int, learn: bool, record: bool, rec, out: RunOutput,
+                 before: dict | None = None) -> None:
+        """Run one sleep episode of ``planned`` steps: the next scheduled one (the controller
+        started it at its trigger), or with ``before`` (the totals before it, per pathway) an
+        on-demand one that the first chunk's command starts (recorded as episode 0)."""
         from lava_sleep.processes.ei_network.process import REC_PIPE
         from lava_sleep.processes.sleep_controller.process import (
             STATUS_OVER,
@@ -296,7 +338,7 @@ class LavaSimulator:
             n = min(block - used % block, planned - used)
             if record:
                 n = min(n, REC_PIPE)
-            self._chunk(n, learn, record, True, rec)
+            self._chunk(n, learn, record, True, rec, planned if before is not None and used == 0 else 0)
             if rec is not None:
                 rec["asleep"].extend([True] * n)
             used += n
@@ -320,8 +362,11 @@ class LavaSimulator:
         for i, n in enumerate(plastic):
             before_t[n] = float(status[STATUS_TOTALS_BEFORE + i])
             after_t[n] = float(status[after + i])
+        if before is not None:  # on demand: the controller cannot read them before the first step
+            before_t.update(before)
         out.episodes.append({
-            "episode": self.n_episodes, "start_step": start, "wake_step": self.wake_t,
+            "episode": ON_DEMAND_EPISODE if before is not None else self.n_episodes,
+            "start_step": start, "wake_step": self.wake_t,
             "planned": planned, "used": used, "woke_early": bool(status[STATUS_WOKE]),
             "totals_before": {n: before_t[n] for n in PATHWAY_NAMES},
             "totals_after": {n: after_t[n] for n in PATHWAY_NAMES},
@@ -337,6 +382,10 @@ class LavaSimulator:
             images = images[0]
         o = self.run_one(images, learn=learn, sleep_on=sleep_on, record_spikes=record_spikes,
                          progress=progress)
+        return self._batch_output(o, record_spikes)
+
+    @staticmethod
+    def _batch_output(o: RunOutput, record_spikes: bool) -> BatchOutput:
         return BatchOutput(counts=o.counts[None], episodes=[o.episodes],
                            spikes=[o.spikes] if record_spikes else None,
                            steps=np.array([o.steps]), sleep_steps=np.array([o.sleep_steps]))
@@ -465,6 +514,10 @@ class LoihiNativeSimulator:
             progress(len(images))
         return BatchOutput(counts=counts[None], episodes=[[]], spikes=None,
                            steps=np.array([raster.shape[1]]), sleep_steps=np.array([0]))
+
+    def sleep(self, steps, learn: bool = True, record_spikes: bool = False) -> BatchOutput:
+        """No sleep phase on Loihi 2 as is: always a BackendError."""
+        raise BackendError("backend loihi2 has no on-demand sleep")
 
     def weights(self, b: int = 0) -> dict[str, np.ndarray]:
         """Signed weights in weight units (fixed: integer weights times the pathway LSB)."""

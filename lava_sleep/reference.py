@@ -25,6 +25,11 @@ rescaled to their initial per-neuron totals after the slot's last step.
 
 The schedule: after every ``period``-th wake step an episode of
 ``SleepParams.episode_length(k)`` steps starts (k = 1, 2, ...).
+
+On demand: :meth:`ReferenceSimulator.sleep` runs one episode of a given planned length now,
+with the same episode loop (:meth:`ReferenceSimulator._sleep_episode`) and the member's own
+SleepParams (the fraction only drives the schedule); it is recorded as episode 0 and leaves
+the schedule's episode counter alone (docs/model.md, "On-demand sleep episodes").
 """
 
 from __future__ import annotations
@@ -42,6 +47,34 @@ from lava_sleep.params import PATHWAY_NAMES, ModelParams
 MODES = ("float", "fixed")
 #: ``draw`` of the rounding keys of the per-image normalization (stream DECAY + pathway).
 NORMALIZE_DRAW = 2
+#: ``episode`` of the record of an on-demand sleep episode (scheduled episodes count from 1).
+ON_DEMAND_EPISODE = 0
+
+
+def check_sleep_steps(steps, batch: int) -> list[int]:
+    """The planned lengths of an on-demand sleep call, one per member: ``steps`` is an int (every
+    member) or a sequence of ``batch`` ints, each >= 0 (0: the member does nothing). Anything else
+    (negative, not an integer, a bool, a sequence of another length) is a one-line ValueError."""
+
+    def is_int(v):
+        return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+    if is_int(steps):
+        values = [steps] * batch
+    else:
+        try:
+            values = list(steps)
+        except TypeError:
+            raise ValueError(f"sleep steps must be an integer >= 0 or a sequence of {batch} of them, "
+                             f"got {steps!r}") from None
+        if isinstance(steps, (str, bytes)) or len(values) != batch:
+            raise ValueError(f"sleep steps must be an integer or a sequence of {batch} integers (one "
+                             f"per member), got {steps!r}")
+    for b, v in enumerate(values):
+        if not is_int(v) or v < 0:
+            where = "" if is_int(steps) else f"[{b}]"
+            raise ValueError(f"sleep steps{where} must be an integer >= 0, got {v!r}")
+    return [int(v) for v in values]
 
 
 @dataclass
@@ -256,10 +289,20 @@ class ReferenceSimulator:
         row[self.n_x: self.n_x + self.n_e] += s["E"]
         row[self.n_x + self.n_e:] += s["I"]
 
-    def _sleep_episode(self, learn: bool, rec, out: RunOutput):
+    def _sleep_episode(self, learn: bool, rec, out: RunOutput, planned: int | None = None):
+        """Run one sleep episode from the current step and record it in ``out``.
+
+        planned None: the next scheduled episode (n_episodes advances; its length is
+        ``episode_length(n_episodes)``, a length 0 is counted but not recorded); otherwise an
+        on-demand episode of ``planned`` steps, recorded as episode ON_DEMAND_EPISODE, the
+        schedule's n_episodes unchanged.
+        """
         sp = self.params.sleep
-        self.n_episodes += 1
-        planned = sp.episode_length(self.n_episodes)
+        if planned is None:
+            self.n_episodes += 1
+            episode, planned = self.n_episodes, sp.episode_length(self.n_episodes)
+        else:
+            episode = ON_DEMAND_EPISODE
         if planned <= 0:
             return
         before = self.totals()
@@ -282,10 +325,17 @@ class ReferenceSimulator:
         self.sleep_steps_total += used
         out.sleep_steps += used
         out.episodes.append({
-            "episode": self.n_episodes, "start_step": start, "wake_step": self.wake_t,
+            "episode": episode, "start_step": start, "wake_step": self.wake_t,
             "planned": planned, "used": used, "woke_early": woke,
             "totals_before": before, "totals_after": self.totals(),
         })
+
+    def _spike_arrays(self, rec) -> dict[str, np.ndarray]:
+        """The recorded spikes of a call as (steps, n) bool arrays (and "asleep": (steps,))."""
+        width = {"X": self.n_x, "E": self.n_e, "I": self.n_i}
+        out = {p: np.array(rec[p], dtype=bool).reshape(len(rec[p]), w) for p, w in width.items()}
+        out["asleep"] = np.array(rec["asleep"], dtype=bool)
+        return out
 
     # -- public ------------------------------------------------------------
     def run(self, images, learn: bool = True, sleep_on: bool = True,
@@ -326,8 +376,29 @@ class ReferenceSimulator:
                 progress(i + 1)
         out.steps += out.sleep_steps
         if rec is not None:
-            out.spikes = {k: np.array(v, dtype=bool).reshape(len(v), -1) if k != "asleep"
-                          else np.array(v, dtype=bool) for k, v in rec.items()}
+            out.spikes = self._spike_arrays(rec)
+        return out
+
+    def sleep(self, steps: int, learn: bool = True, record_spikes: bool = False) -> RunOutput:
+        """One on-demand sleep episode of planned length ``steps`` (an int >= 0), starting now.
+
+        Exactly a scheduled episode (:meth:`_sleep_episode`): input gate closed, noise
+        sigma_sleep, the global step t advances (wake_t does not), STDP iff ``learn`` and
+        learn_in_sleep, the decay settled every ``block`` steps and at the end, floor/prune,
+        early wake-up with ``tol``, all with this network's SleepParams (also when its fraction
+        is 0). The schedule's episode counter (n_episodes) is unchanged; sleep_steps_total grows
+        by the steps used. ``steps`` 0 does nothing. Returns counts of shape (0, n_exc), one
+        episode record (episode 0) unless steps is 0, the steps used and the sleep activity.
+        """
+        planned = check_sleep_steps(steps, 1)[0]
+        out = RunOutput(counts=np.zeros((0, self.n_e), dtype=np.int64),
+                        activity=np.zeros((2, self.n_x + self.n), dtype=np.int64))
+        rec = {"X": [], "E": [], "I": [], "asleep": []} if record_spikes else None
+        if planned > 0:
+            self._sleep_episode(learn, rec, out, planned=planned)
+        out.steps = out.sleep_steps
+        if rec is not None:
+            out.spikes = self._spike_arrays(rec)
         return out
 
     def state_dict(self) -> dict[str, np.ndarray]:

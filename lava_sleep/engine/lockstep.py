@@ -14,6 +14,9 @@ Random numbers: the per-member keys of a tick (noise, input, stochastic rounding
 are hashed on the host with :func:`lava_sleep.rng.key_array` and sent in one transfer; the
 per-element draws run on the device with the same rng functions as the oracle.
 
+An on-demand sleep episode (``sleep``) is the same loop over no images, with the members that
+sleep in phase asleep from the first tick (their planned lengths given) and the others finished.
+
 A member that has finished its images while others still run keeps ticking with input,
 learning, epoch ends and decay switched off; its neuron and trace state is restored from
 a snapshot taken at its last real step, so the extra ticks leave no trace.
@@ -30,7 +33,7 @@ from lava_sleep import rng
 from lava_sleep.fixed import pathway_drive, rounding_offset
 from lava_sleep.kernels import neuron, sleep, stdp
 from lava_sleep.params import PATHWAY_NAMES
-from lava_sleep.reference import NORMALIZE_DRAW
+from lava_sleep.reference import NORMALIZE_DRAW, ON_DEMAND_EPISODE
 
 _NEURON_STATE = ("u", "v", "a", "pending")
 
@@ -318,6 +321,22 @@ class LockstepImpl:
 
     # -- run ----------------------------------------------------------------------------------
     def run(self, thr: np.ndarray, learn: bool, sleep_on: bool, record: bool, progress):
+        return self._loop(thr, learn, sleep_on, record, progress)
+
+    def sleep(self, planned: np.ndarray, learn: bool, record: bool):
+        """One on-demand sleep episode of ``planned[b]`` steps per member (0: nothing): the tick
+        loop of :meth:`run` over no images, with those members asleep from the first tick."""
+        thr = np.zeros((0, self.nx), dtype=np.int64)
+        return self._loop(thr, learn, False, record, None, on_demand=np.asarray(planned, dtype=np.int64))
+
+    def _loop(self, thr: np.ndarray, learn: bool, sleep_on: bool, record: bool, progress,
+              on_demand: np.ndarray | None = None):
+        """The tick loop of a call over the images of ``thr`` ((n, P) or (B, n, P) thresholds).
+
+        ``on_demand``: planned lengths of an on-demand episode per member that starts at the
+        first tick (ReferenceSimulator.sleep: episode 0, the schedule's counter unchanged; 0:
+        none), for a call without images and schedule.
+        """
         sim, B = self.sim, len(self.seeds)
         members = sim.members
         n = thr.shape[-2]
@@ -325,6 +344,8 @@ class LockstepImpl:
         slot = sim.params0.input.slot_steps
         a_every = sim.params0.neuron.a_decay_every
         adapt = neuron.adaptation_runs(learn, sim.params0.neuron.freeze_adaptation)
+        if n == 0:  # no image to index: one all-zero row (input gated anyway)
+            thr = np.zeros((1, self.nx), dtype=np.int64)
         thr_t = torch.from_numpy(np.ascontiguousarray(thr, dtype=np.int64)).to(self.dev)
         sp = [mi.params.sleep for mi in members]
         sleeping = np.array([sleep_on and s.fraction > 0 for s in sp])
@@ -341,17 +362,24 @@ class LockstepImpl:
         sleep_steps = np.zeros(B, dtype=np.int64)
         episodes = [[] for _ in range(B)]
         open_ep: dict[int, dict] = {}
+        if on_demand is not None:
+            for b in np.flatnonzero(on_demand > 0):
+                self._fall_asleep(b, int(on_demand[b]), ON_DEMAND_EPISODE, phase, used, since, planned,
+                                  open_ep)
+            self._record_totals_before(list(open_ep), open_ep)
         counts = torch.zeros((B * (n + 1), self.ne), dtype=torch.int64, device=self.dev)
         # spike totals per neuron, rows (awake, asleep, finished) per member, on the device
         activity = tuple(torch.zeros((B * 3, w), dtype=torch.int64, device=self.dev)
                          for w in (self.nx, self.ne + self.ni))
         rec, cap = None, 0
         if record:
-            cap = int(max(self._record_bound(b, n * slot, sleeping[b]) for b in range(B)))
+            cap = int(max(self._record_bound(b, n * slot, sleeping[b]) + int(planned[b]) for b in range(B)))
             rec = {k: torch.zeros((B, cap + 1, w), dtype=torch.bool, device=self.dev)
                    for k, w in (("X", self.nx), ("N", self.ne + self.ni))}
             rec["asleep"] = torch.zeros((B, cap + 1), dtype=torch.bool, device=self.dev)
-        snapshots: dict[int, list] = {}
+        # members that do nothing in this call tick along: their state is restored at the end
+        snapshots: dict[int, list] = {int(b): self._snapshot(b) for b in np.flatnonzero(phase == 2)} \
+            if (phase != 2).any() else {}
         done_images = 0
         while (phase != 2).any():
             live = phase != 2
@@ -384,12 +412,9 @@ class LockstepImpl:
                 self.counters[b, 2] += 1
                 length = sp[b].episode_length(int(self.counters[b, 2]))
                 if length > 0:
-                    phase[b], used[b], since[b], planned[b] = 1, 0, 0, length
-                    open_ep[b] = {"episode": int(self.counters[b, 2]), "start_step": int(self.counters[b, 0])}
-            starting = [b for b in np.flatnonzero(trigger) if phase[b] == 1]
-            if starting:
-                for b, tot in zip(starting, self._totals(starting), strict=True):
-                    open_ep[b]["totals_before"] = dict(zip(PATHWAY_NAMES, map(float, tot), strict=True))
+                    self._fall_asleep(b, length, int(self.counters[b, 2]), phase, used, since, planned,
+                                      open_ep)
+            self._record_totals_before([b for b in np.flatnonzero(trigger) if phase[b] == 1], open_ep)
             # sleeping members: count, settle blocks, wake up
             used[asleep] += 1
             since[asleep] += 1
@@ -421,8 +446,7 @@ class LockstepImpl:
             finished = live & (phase == 0) & (img >= n)
             for b in np.flatnonzero(finished):
                 phase[b] = 2
-                snapshots[b] = [getattr(self, k)[b].clone() for k in _NEURON_STATE] \
-                    + [x[b].clone() for x in self.x.values()] + [y[b].clone() for y in self.y.values()]
+                snapshots[b] = self._snapshot(b)
             if progress is not None and int(img.sum()) != done_images:
                 done_images = int(img.sum())
                 progress(done_images)
@@ -441,6 +465,22 @@ class LockstepImpl:
                 spikes.append({"X": rec["X"][b, :nb].cpu().numpy(), "E": nn[:, : self.ne],
                                "I": nn[:, self.ne:], "asleep": rec["asleep"][b, :nb].cpu().numpy()})
         return counts_np, episodes, spikes, steps, sleep_steps, activity_np
+
+    def _snapshot(self, b) -> list:
+        """Copies of member b's neuron and trace state (what ticks after its end would change)."""
+        return [getattr(self, k)[b].clone() for k in _NEURON_STATE] \
+            + [x[b].clone() for x in self.x.values()] + [y[b].clone() for y in self.y.values()]
+
+    def _fall_asleep(self, b, length, episode, phase, used, since, planned, open_ep) -> None:
+        """Member b starts an episode of ``length`` planned steps after its current step."""
+        phase[b], used[b], since[b], planned[b] = 1, 0, 0, length
+        open_ep[b] = {"episode": episode, "start_step": int(self.counters[b, 0])}
+
+    def _record_totals_before(self, starting, open_ep) -> None:
+        """The pathway totals of the members in ``starting`` into their open episode records."""
+        if starting:
+            for b, tot in zip(starting, self._totals(starting), strict=True):
+                open_ep[b]["totals_before"] = dict(zip(PATHWAY_NAMES, map(float, tot), strict=True))
 
     def _record_bound(self, b: int, n_wake: int, sleeping: bool) -> int:
         """Upper bound of member b's steps in a call with n_wake wake steps (sleep included)."""

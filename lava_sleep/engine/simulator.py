@@ -1,6 +1,7 @@
 """TorchSimulator: B independent networks at once, float64 / float32 / integer, CPU or CUDA.
 
-The engine implements the :class:`lava_sleep.backends.BatchSimulator` interface with two
+The engine implements the :class:`lava_sleep.backends.BatchSimulator` interface (``run``,
+``sleep`` - an on-demand episode -, ``weights``, ``masks``, ``state_dict``) with two
 interchangeable implementations that hold the state as torch tensors and compute the model
 of docs/model.md exactly as the NumPy oracle (:mod:`lava_sleep.reference`) does:
 
@@ -28,7 +29,7 @@ import torch
 from lava_sleep.kernels import encode
 from lava_sleep.kernels.native import MemberConsts
 from lava_sleep.params import PATHWAY_NAMES, ModelParams
-from lava_sleep.reference import ReferenceSimulator
+from lava_sleep.reference import ReferenceSimulator, check_sleep_steps
 from lava_sleep.simulation import BackendError, BatchOutput
 
 IMPLS = ("auto", "native", "torch")
@@ -131,8 +132,10 @@ class TorchSimulator:
         for b, d in enumerate(init_states):
             self._impl.load_state_dict(b, d)
 
-    def _check_floor(self, p: ModelParams) -> None:
-        if p.sleep.fraction > 0 and p.sleep.w_floor > 0:
+    def _check_floor(self, p: ModelParams, sleeps: bool = False) -> None:
+        """A sleep floor above a plastic pathway's w_max is refused for members that sleep (on
+        their schedule, or ``sleeps``: on demand)."""
+        if (sleeps or p.sleep.fraction > 0) and p.sleep.w_floor > 0:
             for pw in p.network.pathways:
                 if pw.plastic and p.sleep.w_floor > pw.w_max:
                     raise BackendError(
@@ -178,6 +181,27 @@ class TorchSimulator:
         counts, episodes, spikes, steps, sleep_steps, activity = self._impl.run(
             thr, bool(learn), bool(sleep_on), bool(record_spikes), progress)
         return BatchOutput(counts=counts, episodes=episodes, spikes=spikes, steps=steps,
+                           sleep_steps=sleep_steps, activity=activity)
+
+    def sleep(self, steps, learn: bool = True, record_spikes: bool = False) -> BatchOutput:
+        """One on-demand sleep episode per member, starting now (docs/model.md, "On-demand sleep
+        episodes").
+
+        ``steps``: planned length, an int for every member or a sequence of B ints, each >= 0
+        (0: the member does nothing); anything else is a ValueError. Each member with steps > 0
+        runs exactly one episode as its schedule would (gate closed, sleep noise, STDP iff
+        ``learn`` and learn_in_sleep, decay blocks, floor/prune, early wake-up, with its own
+        SleepParams, also when its fraction is 0); the schedule's episode counter is unchanged.
+        Returns counts of shape (B, 0, n_exc), one episode record per sleeping member
+        (episode 0), steps and sleep_steps used, sleep activity (row 1), spikes when recording.
+        """
+        planned = check_sleep_steps(steps, self.batch)
+        for b, n in enumerate(planned):
+            if n > 0:
+                self._check_floor(self.params_list[b], sleeps=True)
+        counts, episodes, spikes, steps_, sleep_steps, activity = self._impl.sleep(
+            np.array(planned, dtype=np.int64), bool(learn), bool(record_spikes))
+        return BatchOutput(counts=counts, episodes=episodes, spikes=spikes, steps=steps_,
                            sleep_steps=sleep_steps, activity=activity)
 
     def weights(self, b: int = 0) -> dict[str, np.ndarray]:

@@ -4,7 +4,8 @@
  *  - the torch engine's native CPU path: one call of ls_run() simulates ONE batch member over a
  *    slice of images exactly as lava_sleep/reference.py (the NumPy oracle) does: wake steps (image
  *    slots of presentation and rest steps), the sleep schedule with decay blocks and early wake-up,
- *    trace STDP with learning epochs, per-image normalization;
+ *    trace STDP with learning epochs, per-image normalization; ls_sleep() runs one on-demand sleep
+ *    episode (ReferenceSimulator.sleep) the same way;
  *  - the fused Lava ProcessModel (lava_sleep/processes/ei_network): ls_step() runs one network step
  *    (wake, rest with C->thr = NULL, or asleep), ls_decay() settles one sleep decay block of one
  *    pathway and ls_normalize() normalizes one pathway after an image slot, while the
@@ -909,13 +910,15 @@ static void totals(ctx_t *c, double *out) {
     for (int p = 0; p < 4; p++) out[p] = path_total(c, p);
 }
 
-/* ---- one sleep episode (ReferenceSimulator._sleep_episode) --------------------------------- */
-static int sleep_episode(ctx_t *c) {
+/* ---- one sleep episode (ReferenceSimulator._sleep_episode) ---------------------------------
+ * Scheduled (on_demand 0): the schedule's episode counter n_episodes advances and names the
+ * record; a planned length 0 is counted, not run. On demand (ls_sleep): n_episodes is left alone
+ * and the record is episode 0. Recorded into the call's next eps_i / eps_tot row. */
+static int sleep_episode(ctx_t *c, int64_t planned, int on_demand) {
     member_t *M = c->M;
     call_t *C = c->C;
     if (C->n_eps >= C->eps_cap) return -2;
-    int64_t planned = C->planned[C->n_eps];
-    M->counters[2] += 1;
+    if (!on_demand) M->counters[2] += 1;
     if (planned <= 0) {
         C->eps_i[C->n_eps * 6] = -1; /* marks a zero-length episode (no record) */
         C->n_eps += 1;
@@ -941,7 +944,7 @@ static int sleep_episode(ctx_t *c) {
     M->counters[3] += used;
     C->sleep_steps += used;
     int64_t *e = C->eps_i + C->n_eps * 6;
-    e[0] = M->counters[2];
+    e[0] = on_demand ? 0 : M->counters[2];
     e[1] = start;
     e[2] = M->counters[1];
     e[3] = planned;
@@ -1055,7 +1058,7 @@ int64_t ls_run(member_t *M, call_t *C) {
                 for (int p = 0; p < 4; p++)
                     if (M->path[p].plastic && M->path[p].normalize) normalize_path(&c, p);
             if (sleeping && M->counters[1] % M->period == 0) {
-                int r = sleep_episode(&c);
+                int r = C->n_eps < C->eps_cap ? sleep_episode(&c, C->planned[C->n_eps], 0) : -2;
                 if (r) {
                     C->status = r;
                     break;
@@ -1063,6 +1066,21 @@ int64_t ls_run(member_t *M, call_t *C) {
             }
         }
     }
+    ctx_free(&c);
+    return C->status;
+}
+
+/* ---- one on-demand sleep episode of `planned` steps for one member (ReferenceSimulator.sleep) -
+ * Exactly a scheduled episode (sleep_episode), also for members without a schedule (fraction 0:
+ * M->sleeping is 0, the decay constants are set all the same), with the schedule's episode
+ * counter unchanged. C: learn, activity, rec_cap/rec_* (capacity >= planned), eps_cap >= 1 and
+ * the eps_i / eps_tot rows; C->n_eps, steps, sleep_steps and status are set here. */
+int64_t ls_sleep(member_t *M, call_t *C, int64_t planned) {
+    ctx_t c;
+    C->n_eps = C->steps = C->sleep_steps = C->status = 0;
+    if (planned < 0 || C->eps_cap < 1) return C->status = -4;
+    C->status = ctx_init(&c, M, C, 0xF);
+    if (C->status == 0) C->status = sleep_episode(&c, planned, 1);
     ctx_free(&c);
     return C->status;
 }

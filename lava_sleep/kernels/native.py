@@ -6,8 +6,8 @@ kernel runs the oracle's step (lava_sleep/reference.py) operation for operation 
 in NumPy arrays (:class:`NativeNetwork`), through raw pointers. Two users:
 
 * the torch engine's native CPU path (lava_sleep/engine/native.py) runs the whole wake/sleep
-  loop of a call per member with ``ls_run`` (members in parallel threads; ctypes releases the
-  GIL during the call);
+  loop of a call per member with ``ls_run``, and an on-demand sleep episode with ``ls_sleep``
+  (members in parallel threads; ctypes releases the GIL during the call);
 * the fused Lava ProcessModel (lava_sleep/processes/ei_network) runs one step at a time with
   ``ls_step`` and one decay block with ``ls_decay``, keeping the schedule and the messaging in
   Python.
@@ -168,6 +168,8 @@ def load(mode: str) -> ctypes.CDLL:
                 raise NativeBuildError(f"cannot load the compiled kernel {path}: {exc}") from None
             lib.ls_run.restype = ctypes.c_int64
             lib.ls_run.argtypes = [ctypes.POINTER(MemberC), ctypes.POINTER(CallC)]
+            lib.ls_sleep.restype = ctypes.c_int64
+            lib.ls_sleep.argtypes = [ctypes.POINTER(MemberC), ctypes.POINTER(CallC), ctypes.c_int64]
             lib.ls_uniform_u32.restype = ctypes.c_int64
             lib.ls_uniform_u32.argtypes = [ctypes.c_int64] * 5
             lib.ls_step.restype = ctypes.c_int64
@@ -473,6 +475,12 @@ class NativeNetwork:
     def run(self, call: CallC) -> int:
         """The whole wake/sleep loop over ``call``'s images (``ls_run``); returns its status."""
         return int(self.lib.ls_run(ctypes.byref(self.struct), ctypes.byref(call)))
+
+    def sleep(self, call: CallC, planned: int) -> int:
+        """One on-demand sleep episode of ``planned`` steps (``ls_sleep``: ReferenceSimulator.sleep)
+        with ``call``'s learn flag, activity and recording buffers, recorded in its first episode
+        row; returns its status."""
+        return int(self.lib.ls_sleep(ctypes.byref(self.struct), ctypes.byref(call), int(planned)))
 
     def step(self, call: CallC, asleep: bool) -> None:
         """One network step (``ls_step``) with ``call``'s image, count row, learn flag, recording."""

@@ -359,7 +359,9 @@ class AbstractEINetworkFusedModel(PyAsyncProcessModel):
         step. Returns (asleep, image_end, rest, slot_end) (SleepCore.begin_step)."""
         st = self.st
         if self.chunk_left == 0:
-            self.chunk_left, self.learn, self.record, self.sleep_on = receive_command(self.cmd_in)
+            self.chunk_left, self.learn, self.record, self.sleep_on, now = receive_command(self.cmd_in)
+            if now > 0:
+                self.sleep.start_on_demand(now, self.t)
         self.chunk_left -= 1
         bits = self.sleep.begin_step(self.sleep_on)
         if not bits[0] and self.enc.needs_image(st.wake_t):

@@ -46,6 +46,7 @@ from lava_sleep.params import PATHWAY_NAMES
 from lava_sleep.processes.sleep_controller.process import (
     CMD_LEARN,
     CMD_RECORD,
+    CMD_SLEEP_NOW,
     CMD_SLEEP_ON,
     CMD_STEPS,
     CTRL_ASLEEP,
@@ -68,10 +69,12 @@ from lava_sleep.processes.sleep_controller.process import (
 )
 
 
-def receive_command(port) -> tuple[int, bool, bool, bool]:
-    """Receive one host command: (steps of the chunk, learn, record spikes, sleep schedule on)."""
+def receive_command(port) -> tuple[int, bool, bool, bool, int]:
+    """Receive one host command: (steps of the chunk, learn, record spikes, sleep schedule on,
+    planned steps of an on-demand episode starting at the chunk's first step, 0: none)."""
     cmd = port.recv()
-    return int(cmd[CMD_STEPS]), bool(cmd[CMD_LEARN]), bool(cmd[CMD_RECORD]), bool(cmd[CMD_SLEEP_ON])
+    return (int(cmd[CMD_STEPS]), bool(cmd[CMD_LEARN]), bool(cmd[CMD_RECORD]), bool(cmd[CMD_SLEEP_ON]),
+            int(cmd[CMD_SLEEP_NOW]))
 
 
 def network_specs(params, init) -> list[WeightSpec]:
@@ -180,6 +183,21 @@ class SleepCore:
             self.planned = self.sleep_params.episode_length(self.n_episodes)
             self.trigger = self.planned > 0
         return False, image_end, rest, slot_end
+
+    def start_on_demand(self, planned: int, t: int) -> None:
+        """Fall asleep now, before global step ``t`` (its spiking phase), for an on-demand episode
+        of ``planned`` > 0 steps (ReferenceSimulator.sleep): run as a scheduled episode, but the
+        schedule's episode counter is not advanced. The totals before the episode are not read
+        here (weights can be read only in a management phase, after this step's learning): the
+        status reports them as NaN and the host fills them in."""
+        if self.asleep or planned <= 0:
+            raise RuntimeError(f"on-demand sleep of {planned} steps while asleep={self.asleep}")
+        self.asleep = True
+        self.trigger = False
+        self.used = self.since = 0
+        self.planned = int(planned)
+        self.start_step = int(t)
+        self.totals_before = dict.fromkeys(self.plastic, float("nan"))
 
     def ctrl_vector(self, asleep: bool, learn: bool, record: bool, image_end: bool, rest: bool = False,
                     slot_end: bool = False) -> np.ndarray:
@@ -400,7 +418,9 @@ class AbstractSleepControllerModel(PyLoihiProcessModel):
     def run_spk(self):
         if self.host:
             if self.chunk_left == 0:
-                self.chunk_left, self.learn, self.record, self.sleep_on = receive_command(self.cmd_in)
+                self.chunk_left, self.learn, self.record, self.sleep_on, now = receive_command(self.cmd_in)
+                if now > 0:
+                    self.core.start_on_demand(now, self.time_step - 1)
             self.chunk_left -= 1
         bits = self.core.begin_step(self.sleep_on)
         self.ctrl_out.send(self.core.ctrl_vector(bits[0], self.learn, self.record, *bits[1:]))

@@ -38,7 +38,10 @@ weight keeps its sign (that of its initial value where it is 0). Magnitude bound
 ``w_max`` and the floor are in the Var's own units (integer weight units in fixed point).
 
 Host links (used by :class:`~lava_sleep.processes.ei_network.process.EINetwork`, ``host=True``):
-``cmd_in`` receives one command per host run chunk (layout ``CMD_*``) and ``status_out`` sends
+``cmd_in`` receives one command per host run chunk (layout ``CMD_*``; ``CMD_SLEEP_NOW`` starts an
+on-demand sleep episode of that many planned steps at the chunk's first step, run as a scheduled
+one but not counted by the schedule; its status carries no totals before the episode, which the
+Process cannot read before that step's learning: NaN, the host reads them) and ``status_out`` sends
 one status vector (layout ``STATUS_*``, :func:`status_size`) at every sleep block end: whether
 the episode is over, sleep steps used, early wake-up, the episode's first global step, and
 the managed totals before and after the episode. Without a host the Process runs on its own:
@@ -62,9 +65,11 @@ from lava_sleep.params import PATHWAY_NAMES, SleepParams
 #: Control vector broadcast every step (int32, 1 bit each).
 CTRL_ASLEEP, CTRL_LEARN, CTRL_RECORD, CTRL_IMAGE_END, CTRL_REST, CTRL_SLOT_END = range(6)
 CTRL_SIZE = 6
-#: Host command, one per run chunk (float64): steps in the chunk, learn, record, sleep schedule on.
-CMD_STEPS, CMD_LEARN, CMD_RECORD, CMD_SLEEP_ON = range(4)
-CMD_SIZE = 4
+#: Host command, one per run chunk (float64): steps in the chunk, learn, record, sleep schedule on,
+#: and the planned length of an on-demand sleep episode that starts at the chunk's first step
+#: (0: none; the schedule's episode counter is not advanced by it).
+CMD_STEPS, CMD_LEARN, CMD_RECORD, CMD_SLEEP_ON, CMD_SLEEP_NOW = range(5)
+CMD_SIZE = 5
 #: Status at every sleep block end (float64): 4 header values, then the n managed totals
 #: before the episode, then the n totals after this block (managed order).
 STATUS_OVER, STATUS_USED, STATUS_WOKE, STATUS_START = range(4)

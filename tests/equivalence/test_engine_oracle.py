@@ -17,7 +17,9 @@
 * the same features in fixed point with every precision parameter away from its default
   (tests/conftest.py PRECISION_CASES: w_scale full/pow2, 2-4 weight bits, 3-5 trace bits,
   nearest/floor/stochastic trace and update rounding): bit-exact, after checking that the run
-  exercises each parameter.
+  exercises each parameter;
+* on-demand sleep (``sleep(steps)``) between two runs, batched, members with other SleepParams
+  (one without a schedule) and other steps (one 0): bit-exact / spike-exact as above.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+import torch
 
 from lava_sleep import params as P
 from lava_sleep.engine import TorchSimulator
@@ -432,3 +435,92 @@ def test_precision_cases_bit_exact_with_oracle(precision_case, impl, features_pa
     _check_precision_coverage(params, ref, ref_outs, hits)
     sim = TorchSimulator([params], [SEED], mode="fixed", impl=impl)
     _replay_feature_calls(sim, images, ref, ref_outs, ref_states, True, assert_states_match)
+
+
+# -- on-demand sleep (sim.sleep) ---------------------------------------------------------------
+#: Batch of the on-demand test, per mode: (SleepParams overrides, seed, on-demand steps) per member.
+#: Member 0 has no schedule (fraction 0) and sleeps on demand with noisy decay over a partial last
+#: block; member 1 wakes early from the on-demand episode after several blocks; member 2 prunes;
+#: member 3 sleeps 0 steps (nothing happens to it).
+ON_DEMAND = {
+    mode: [
+        (dict(fraction=0.0, form=form, target="neuron", block=7, tol=0.0, lam=0.999, decay_noise=0.1), 3, 40),
+        (dict(fraction=0.3, period=100, form=form, target="group", block=5, tol=tol, lam=lam), 4, 80),
+        (dict(fraction=0.25, period=120, form="linear", target="static", block=6, tol=0.0, lam=0.995,
+              w_floor=0.1, prune=True), 9, 75),
+        (dict(fraction=0.3, period=100, form=form, target="group", block=5, tol=tol, lam=lam), 5, 0),
+    ]
+    for mode, form, tol, lam in (("fixed", "linear", 0.002, 0.99), ("float", "log", 0.003, 0.985))
+}
+
+
+#: steps of the last call, an on-demand episode without learning (member 0 does nothing)
+NO_LEARN_STEPS = [0, 30, 20, 15]
+
+
+def _on_demand_calls(sim, images, steps):
+    """run(3 images), sleep(steps), run(3 images), sleep(NO_LEARN_STEPS, learn=False): the
+    outputs of the four calls and the states after each (per member)."""
+    calls = (lambda: sim.run(images[:3], record_spikes=True),
+             lambda: sim.sleep(steps, record_spikes=True),
+             lambda: sim.run(images[3:6], record_spikes=True),
+             lambda: sim.sleep(NO_LEARN_STEPS, learn=False, record_spikes=True))
+    outs, states = [], []
+    for call in calls:
+        outs.append(call())
+        states.append([sim.state_dict(b) for b in range(sim.batch)])
+    return outs, states
+
+
+@pytest.mark.parametrize(("impl", "device"), [
+    ("native", "cpu"), ("torch", "cpu"),
+    pytest.param("torch", "cuda", marks=[pytest.mark.cuda, pytest.mark.skipif(
+        not torch.cuda.is_available(), reason="needs a CUDA device")])])
+@pytest.mark.parametrize("mode", ["fixed", "float"])
+def test_on_demand_sleep_matches_oracle(mode, impl, device, small_params, make_images, oracle_cache,
+                                        torch_single_thread, assert_states_match):
+    """run + sleep(steps) + run + sleep(learn=False) on a batch whose members differ in
+    SleepParams (one without a schedule) and in steps (one 0 in each sleep call): spikes, counts,
+    activity, episode records and every state equal the oracle's (fixed: bit-exact; float64:
+    spike-exact, weights within 1e-9)."""
+    from lava_sleep.backends import NumpyBatch
+
+    params = [cfg(small_params, sl) for sl, _, _ in ON_DEMAND[mode]]
+    seeds = [s for _, s, _ in ON_DEMAND[mode]]
+    steps = [n for _, _, n in ON_DEMAND[mode]]
+    images = make_images(6, small_params.n_input, seed=2024)
+    fixed = mode == "fixed"
+    key = ("on-demand", mode)
+    if key not in oracle_cache:
+        oracle_cache[key] = _on_demand_calls(NumpyBatch(params, seeds, mode=mode), images, steps)
+    ref_outs, ref_states = oracle_cache[key]
+    # the scenario: member 0 sleeps without a schedule over a partial last block, member 1 wakes
+    # early after several blocks, member 3 does nothing; the schedule's counter is untouched
+    eps = ref_outs[1].episodes
+    assert eps[0][0]["used"] == 40 > 5 * params[0].sleep.block and not eps[0][0]["woke_early"]
+    assert eps[1][0]["woke_early"] and eps[1][0]["used"] > 2 * params[1].sleep.block
+    assert eps[2][0]["used"] == 75 and eps[3] == []
+    assert [e[0]["episode"] for e in eps[:3]] == [0, 0, 0]
+    assert ref_outs[1].counts.shape == (4, 0, small_params.network.n_exc)
+    for b in range(4):  # t and sleep_steps_total grow by the steps used; wake_t, n_episodes do not
+        c_run, c_sleep = (np.asarray(s[b]["counters"]) for s in ref_states[:2])
+        used = int(ref_outs[1].sleep_steps[b])
+        assert used == ref_outs[1].steps[b] == len(ref_outs[1].spikes[b]["E"])
+        np.testing.assert_array_equal(c_sleep, c_run + [used, 0, 0, used])
+    assert [e["episode"] for e in ref_outs[2].episodes[1]] == [2, 3]  # schedule resumes at 2
+    assert ref_outs[1].activity[0, 1].sum() > 0 and not ref_outs[1].activity[:, 0].any()
+    assert ref_outs[3].sleep_steps[0] == 0 and (ref_outs[3].sleep_steps[1:] > 0).all()
+    assert ref_outs[3].activity[1:, 1].sum() > 0
+
+    sim = TorchSimulator(params, seeds, mode=mode, impl=impl, device=device, threads=2)
+    outs, states = _on_demand_calls(sim, images, steps)
+    for ro, o, rs, s in zip(ref_outs, outs, ref_states, states, strict=True):
+        for b in range(4):
+            np.testing.assert_array_equal(o.counts[b], ro.counts[b])
+            np.testing.assert_array_equal(o.activity[b], ro.activity[b])
+            assert o.steps[b] == ro.steps[b] and o.sleep_steps[b] == ro.sleep_steps[b]
+            for pop in ("X", "E", "I", "asleep"):
+                np.testing.assert_array_equal(o.spikes[b][pop], ro.spikes[b][pop], err_msg=pop)
+            _episodes_equal(ro.episodes[b], o.episodes[b], exact=fixed)
+            assert s[b].keys() == rs[b].keys()
+            assert_states_match(s[b], rs[b], atol=0 if fixed else FLOAT64_WEIGHT_ATOL)

@@ -135,3 +135,10 @@ def test_loihi_native_rejects_precision_it_cannot_express(precision_case, with_p
     widths = dataclasses.replace(q, fixed=dataclasses.replace(q.fixed, **loihi_like))
     assert widths.fixed.w_bits != p.fixed.w_bits  # the case's widths, Loihi's weight format and rounding
     native_constants(widths, init, "fixed")
+
+
+def test_loihi_native_has_no_on_demand_sleep():
+    from lava_sleep.simulation import BackendError
+
+    with pytest.raises(BackendError, match="^backend loihi2 has no on-demand sleep$"):
+        LoihiNativeSimulator(active_params(), 1).sleep(10)

@@ -108,3 +108,43 @@ def test_sleep_off_and_learning_off():
     # without STDP only the sleep decay moved XE: pulled back toward its initial total
     t0 = float(w0["XE"].sum())
     assert abs(float(w2["XE"].sum()) - t0) < abs(float(w1["XE"].sum()) - t0)
+
+
+@pytest.mark.timeout(LAVA_TIMEOUT)
+@pytest.mark.parametrize("model", ["graph", "fused"])
+def test_on_demand_sleep_matches_oracle(model):
+    """run, sleep(37), run, sleep(0), sleep(25, learn=False) in fixed point (graph model, and the
+    fused model with its default step): spikes, counts, steps, episode records and the final state
+    equal the oracle's bit for bit. The first on-demand episode runs full (3 decay blocks and a
+    partial one), the scheduled episode that follows is still episode 1 and wakes early, and so
+    does the last on-demand one."""
+    from lava_sleep.lava_backend import LavaSimulator
+
+    p = active_params("fixed", lam=0.95, tol=0.02)
+    images = make_test_images(6)
+    calls = [("run", images[:3], True), ("sleep", 37, True), ("run", images[3:], True), ("sleep", 0, True),
+             ("sleep", 25, False)]
+    ref = ReferenceSimulator(p, SEED, mode="fixed")
+    sim = LavaSimulator(p, SEED, mode="fixed", model=model)
+    try:
+        for kind, arg, learn in calls:
+            if kind == "run":
+                out, ro = sim.run(arg, record_spikes=True), ref.run(arg, record_spikes=True)
+            else:
+                out = sim.sleep(arg, learn=learn, record_spikes=True)
+                ro = ref.sleep(arg, learn=learn, record_spikes=True)
+            assert out.episodes == [ro.episodes]
+            assert out.steps.tolist() == [ro.steps] and out.sleep_steps.tolist() == [ro.sleep_steps]
+            np.testing.assert_array_equal(out.counts[0], ro.counts)
+            for pop in ("X", "E", "I", "asleep"):
+                np.testing.assert_array_equal(out.spikes[0][pop], ro.spikes[pop], err_msg=pop)
+            if (kind, arg) == ("sleep", 37):
+                assert [(e["episode"], e["used"], e["woke_early"]) for e in ro.episodes] == [(0, 37, False)]
+                assert ro.spikes["E"].any()
+        assert [(e["episode"], e["woke_early"]) for e in ro.episodes] == [(0, True)]
+        state, want = sim.state_dict(), ref.state_dict()
+    finally:
+        sim.close()
+    assert want["counters"].tolist()[2:] == [1, 37 + 10 + 10]
+    for k, v in state.items():
+        np.testing.assert_array_equal(v, want[k], err_msg=k)
