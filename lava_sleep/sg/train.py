@@ -210,11 +210,22 @@ class SGTrainer:
                 m, self.masks[n] = sleep_kernels.floor_and_prune(dc, m, self.masks[n])
                 w.copy_(sign * m)  # in place: the optimizer keeps the same parameter tensors
 
-    def sleep_episode(self) -> dict:
-        """Run sleep episode k = n_episodes + 1 (MODEL.md 4 schedule and early wake-up)."""
+    def sleep_episode(self, length: int | None = None) -> dict:
+        """Run sleep episode k = n_episodes + 1 (MODEL.md 4 schedule and early wake-up).
+
+        length: None for the scheduled episode; an int >= 0 for an on-demand episode of that
+        many sleep iterations (docs/model.md "On-demand sleep episodes": it runs whatever the
+        sleep fraction, leaves the schedule's episode counter alone and is recorded as
+        episode 0).
+        """
         sp = self.sleep
-        self.n_episodes += 1
-        planned = sp.episode_length(self.n_episodes)
+        if length is None:
+            self.n_episodes += 1
+            planned, number = sp.episode_length(self.n_episodes), self.n_episodes
+        else:
+            if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < 0:
+                raise SGDataError(f"sleep episode length must be an integer >= 0, got {length!r}")
+            planned, number = int(length), 0
         before = self.totals()
         used = since = 0
         woke = False
@@ -233,7 +244,7 @@ class SGTrainer:
                         [tot[n] for n in model.LAYERS], [self.total0[n] for n in model.LAYERS], sp.tol):
                     woke = True
                     break
-        return {"episode": self.n_episodes, "wake_step": self.wake_steps, "planned": planned,
+        return {"episode": number, "wake_step": self.wake_steps, "planned": planned,
                 "used": used, "woke_early": woke, "totals_before": before, "totals_after": self.totals(),
                 "targets": dict(self.total0), "hidden_rate": h_rate / max(used, 1),
                 "output_rate": o_rate / max(used, 1)}
@@ -312,12 +323,14 @@ def train_sg(params: SGParams, sleep: SleepParams, train_images: np.ndarray, tra
 
 
 def evaluate_sg(state: dict, params: SGParams, images: np.ndarray, labels=None,
-                device: str = "cpu") -> dict:
+                device: str = "cpu", classes=None) -> dict:
     """Classify ``images`` (N, P) uint8 with a trained state.
 
     Input spikes are keyed by (state seed, image index), so results do not depend on
-    ``eval_batch``. Returns {"accuracy": float (None without labels), "n_images": int,
-    "predictions": int64 array (N,)}.
+    ``eval_batch``. classes: None (argmax over every output neuron) or the class indices the
+    prediction may choose from (e.g. the classes seen so far in class-incremental learning).
+    Returns {"accuracy": float (None without labels), "n_images": int, "predictions": int64
+    array (N,)}.
     """
     missing = [k for k in ("W1", "b1", "W2", "b2", "seed") if k not in state]
     if missing:
@@ -332,6 +345,11 @@ def evaluate_sg(state: dict, params: SGParams, images: np.ndarray, labels=None,
     w = {k: torch.as_tensor(np.asarray(state[k], dtype=np.float32), device=dev)
          for k in ("W1", "b1", "W2", "b2")}
     seed = int(np.asarray(state["seed"]))
+    allowed = None
+    if classes is not None:
+        allowed = np.unique(np.asarray(classes, dtype=np.int64))
+        if allowed.size == 0 or allowed[0] < 0 or allowed[-1] >= c:
+            raise SGDataError(f"classes must be a non-empty list of indices in [0, {c}), got {classes!r}")
     preds = np.empty(len(images), dtype=np.int64)
     with torch.no_grad():
         for start in range(0, len(images), params.eval_batch):
@@ -339,6 +357,10 @@ def evaluate_sg(state: dict, params: SGParams, images: np.ndarray, labels=None,
             thr = torch.from_numpy(model.pixel_thresholds(images[idx], params.max_rate)).to(dev)
             x = model.eval_input(seed, idx, params.steps, thr)
             out_mem, _ = model.forward(w, x, params)
-            preds[idx] = out_mem.sum(0).argmax(1).cpu().numpy()
+            score = out_mem.sum(0)
+            if allowed is None:
+                preds[idx] = score.argmax(1).cpu().numpy()
+            else:
+                preds[idx] = allowed[score[:, torch.from_numpy(allowed).to(dev)].argmax(1).cpu().numpy()]
     acc = None if labels is None else float((preds == labels).mean())
     return {"accuracy": acc, "n_images": int(len(images)), "predictions": preds}

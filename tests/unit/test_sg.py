@@ -318,3 +318,39 @@ def test_cuda_input_spikes_equal_cpu_and_training_runs():
     run = train_sg(TINY, SleepParams(fraction=0.5, tol=0.0), imgs, labels, seed=1, device="cuda",
                    progress=False)
     assert run.sleep_steps == 6 and run.state["W1"].shape == (12, 9)
+
+
+# -- on-demand episodes and restricted predictions (continual learning) -------
+def test_on_demand_episode_equals_the_scheduled_one_and_leaves_the_schedule_alone():
+    # fraction 0.5 with period 3 (TINY.sleep_period): episode 1 lasts round(3 * 0.5 / 0.5) = 3 steps
+    sched = SleepParams(fraction=0.5, target="neuron", lam=0.99, tol=0.0, block=2)
+    assert dataclasses.replace(sched, period=TINY.sleep_period).episode_length(1) == 3
+    a = trained_trainer(sched)
+    b = trained_trainer(dataclasses.replace(sched, fraction=0.0))
+    ea = a.sleep_episode()
+    eb = b.sleep_episode(length=3)
+    assert (ea["episode"], eb["episode"]) == (1, 0)
+    assert ea["used"] == eb["used"] == 3 and eb["planned"] == 3
+    assert (a.n_episodes, b.n_episodes) == (1, 0)  # the on-demand episode is not a scheduled one
+    assert a.sleep_steps == b.sleep_steps == 3
+    for n in ("W1", "W2"):
+        torch.testing.assert_close(a.weights[n], b.weights[n], rtol=0, atol=0)
+    assert b.sleep_episode(length=0)["used"] == 0
+    with pytest.raises(SGDataError, match="integer >= 0"):
+        b.sleep_episode(length=-1)
+
+
+def test_evaluate_restricted_to_classes():
+    x, y = tiny_data()
+    tr = trained_trainer(SleepParams())
+    st = tr.state_dict()
+    free = evaluate_sg(st, TINY, x, y)
+    assert np.array_equal(evaluate_sg(st, TINY, x, y, classes=[0, 1, 2])["predictions"], free["predictions"])
+    only = evaluate_sg(st, TINY, x, y, classes=[2, 0])
+    assert set(only["predictions"].tolist()) <= {0, 2}
+    # where the free argmax already is 0 or 2, restricting cannot change it
+    keep = np.isin(free["predictions"], [0, 2])
+    assert np.array_equal(only["predictions"][keep], free["predictions"][keep])
+    assert np.array_equal(evaluate_sg(st, TINY, x, y, classes=[1])["predictions"], np.ones(len(x), np.int64))
+    with pytest.raises(SGDataError, match="classes"):
+        evaluate_sg(st, TINY, x, y, classes=[3])
