@@ -662,8 +662,8 @@ def plot_sweep(sweep_dir) -> list[Path]:
 
 
 def plot_path(path) -> list[Path]:
-    """Plots for a run folder, a sweep folder, a study folder (lava-sleep normalization-study or
-    quant) or a folder of runs (lava-sleep plot)."""
+    """Plots for a run folder, a sweep folder, a study folder (lava-sleep normalization-study,
+    quant or continual) or a folder of runs (lava-sleep plot)."""
     from lava_sleep.summary import RUNS
 
     path = Path(path)
@@ -681,6 +681,15 @@ def plot_path(path) -> list[Path]:
 
     if (path / QUANT_JSON).exists():  # before runs.jsonl: a quantization study has one too
         return plot_quant(path)
+    from lava_sleep.continual import CONFIG_JSON as CONTINUAL_JSON
+    from lava_sleep.continual import SUMMARY_JSON as CONTINUAL_SUMMARY
+    from lava_sleep.continual import plot_continual
+
+    if (path / CONTINUAL_JSON).exists():  # a continual study has a runs.jsonl too
+        if not (path / CONTINUAL_SUMMARY).exists():
+            raise RunError(f"{path}: continual study without {CONTINUAL_SUMMARY} (not finished); "
+                           "run it again")
+        return plot_continual(path)
     if (path / RUNS).exists():
         from lava_sleep.summary import write_summary
 
