@@ -783,7 +783,8 @@ def plot_continual(study_dir, summary: dict | None = None) -> list[Path]:
             ax.set_title(f"{m.upper()}: {e['label']}\nACC {100 * e['acc']:.1f} %, BWT "
                          f"{'-' if bwt is None else f'{100 * bwt:+.1f}'} pp", fontsize=8)
             ax.set_xlabel("evaluated on task j", fontsize=8)
-            ax.set_ylabel("after task i", fontsize=8)
+            if k == 0:
+                ax.set_ylabel("after task i", fontsize=8)
     fig.colorbar(im, ax=axes, shrink=0.6, label="accuracy %")
     p = out_dir / "accuracy_matrices.png"
     fig.savefig(p, dpi=110)
