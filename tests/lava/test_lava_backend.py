@@ -183,3 +183,18 @@ def test_train_and_eval_use_the_backends_number_format(tmp_path, capsys, backend
     ev = json.loads(out.out)
     assert ev["linear_accuracy"] == res["linear_accuracy"]
     assert ev["assignment_accuracy"] == res["assignment_accuracy"]
+
+
+@pytest.mark.lava
+def test_lava_imports_after_the_start_method_was_fixed():
+    """lava-nc sets the multiprocessing start method when first imported; a process that fixed it
+    before (here: get_start_method(), as scikit-learn's helpers do) must still load our Processes
+    (it raised "context has already been set" before lava_sleep.processes released the context)."""
+    import subprocess
+    import sys
+
+    code = ("import multiprocessing as mp; mp.get_start_method(); "
+            "import lava_sleep.processes.ei_network.process; print(mp.get_start_method())")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-500:]
+    assert r.stdout.strip() == "fork"
