@@ -21,11 +21,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
-from lava_sleep import cli
-from lava_sleep.commands.bench import machine_info
+from study_timing import run_timed  # benchmarks/: the script's own folder is on sys.path
+
 from lava_sleep.io import atomic_write_bytes
 
 TARGET_S = 3600.0
@@ -54,20 +53,12 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", default="0,1,2,3,4")
     args = ap.parse_args(argv)
     out = Path(args.out)
-    if out.exists():
-        sys.stderr.write(f"continual_mnist: {out} exists; give a new folder (the timing must cover "
-                         "every run)\n")
-        return 2
     argv_cli = ["continual", "--dataset", "mnist", "--data-dir", args.data, "--subset", "test",
                 "--seeds", args.seeds, "--no-progress", "--out", str(out)]
-    machine = machine_info()
-    t0 = time.perf_counter()
-    rc = cli.main(argv_cli)
-    wall = time.perf_counter() - t0
-    if rc != 0:
-        sys.stderr.write(f"continual_mnist: lava-sleep continual exited with {rc}\n")
-        return rc
-    s = json.loads((out / "summary.json").read_text())
+    done = run_timed("continual_mnist", argv_cli, out)
+    if isinstance(done, int):
+        return done
+    s, wall, machine = done
     res = {m: {c: _entry(e) for c, e in s.get(m, {}).items()} for m in ("stdp", "sg")}
     stdp = s.get("stdp", {})
     bwt_better = [c for c, e in stdp.items() if (e.get("bwt_vs_none") or {}).get("verdict") == "benefit"]

@@ -16,9 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-../shared/data/mnist}
 OUT=${OUT:-runs}
-if [[ -n "${LAVA_SLEEP:-}" ]]; then CMD=$LAVA_SLEEP
-elif command -v lava-sleep >/dev/null; then CMD=lava-sleep
-else CMD=.venv/bin/lava-sleep; fi
+source benchmarks/lava_sleep_cmd.sh
 BASE=(continual --dataset mnist --data-dir "$DATA" --subset test --models stdp --seeds 0,1,2 --no-progress)
 want() { [[ -z "${ONLY:-}" || "${ONLY}" == "$1" ]]; }
 if want after4x; then

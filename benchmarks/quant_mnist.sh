@@ -20,9 +20,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-../shared/data/mnist}
 OUT=${OUT:-runs}
-if [[ -n "${LAVA_SLEEP:-}" ]]; then CMD=$LAVA_SLEEP
-elif command -v lava-sleep >/dev/null; then CMD=lava-sleep
-else CMD=.venv/bin/lava-sleep; fi
+source benchmarks/lava_sleep_cmd.sh
 MNIST=(--dataset "$DATA" --subset test --n-train 2000 --n-test 500 --preset paper --fractions 0,0.1
        --seeds 0,1,2,3,4 --batch 10 --no-progress)
 want() { [[ -z "${ONLY:-}" || "${ONLY}" == "$1" ]]; }

@@ -15,9 +15,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-../shared/data/mnist}
-if [[ -n "${LAVA_SLEEP:-}" ]]; then CMD=$LAVA_SLEEP
-elif command -v lava-sleep >/dev/null; then CMD=lava-sleep
-else CMD=.venv/bin/lava-sleep; fi
+source benchmarks/lava_sleep_cmd.sh
 if [[ "${TINY:-0}" == "1" ]]; then
   OUT=${OUT:-runs/reproduce_mnist_tiny}
   SIZE=(--n-train 200 --n-test 100) FRACTIONS=0,0.2 SEEDS=0,1

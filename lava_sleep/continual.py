@@ -274,6 +274,11 @@ def epoch_indices(indices: np.ndarray, seed: int, task: int, epoch: int) -> np.n
     return indices[task_order(seed, 1 + 1000 * task + epoch, len(indices))]
 
 
+def as_matrix(R) -> np.ndarray:
+    """A stored accuracy matrix (lists with None above the diagonal) as floats with NaN."""
+    return np.array([[np.nan if v is None else v for v in row] for row in R], dtype=np.float64)
+
+
 def transfer_metrics(R) -> dict:
     """acc, bwt, forgetting of a T x T accuracy matrix (entries j > i ignored); see module doc."""
     R = np.asarray(R, dtype=np.float64)
@@ -379,9 +384,9 @@ def run_stdp_seed(cfg: ContinualConfig, seed: int, seed_dir: Path, fields: bool 
                     imgs = np.stack([data.train_x[jn if c == "joint" else seq] for c in conds])
                 else:
                     imgs = data.train_x[seq]
-                last = [0]
+                last, n_seq = [0], len(seq)
 
-                def tick(k, last=last, n=len(seq)):  # noqa: B008 - k: images done, summed over members
+                def tick(k, last=last, n=n_seq):  # k: images done, summed over members
                     if bar is not None:
                         done = k // B
                         bar.update(max(0, min(done, n) - last[0]))
@@ -404,7 +409,7 @@ def run_stdp_seed(cfg: ContinualConfig, seed: int, seed_dir: Path, fields: bool 
                 tables[b][list(tk.classes[i])] = rates[list(tk.classes[i])]
                 pred = predict_assignment(counts[b, n_lab:], _assign(tables[b], seen), C)
                 prog["R"][b][i][: i + 1] = _per_task_accuracy(pred, data.test_y[test_idx], tk.test, i)
-                prog["history"][b].append({"task": i, "train_s": train_s, "eval_s": 0.0})
+                prog["history"][b].append({"task": i, "train_s": train_s})
                 if fields:
                     field_list[b].append(sim.weights(b)["XE"].astype(np.float32))
             if i == T - 1:
@@ -475,7 +480,7 @@ def _stdp_result(cfg, seed, data, tk, conds, prog, key, L, seconds) -> dict:
     for b, c in enumerate(conds):
         R = [[None if v is None else float(v) for v in row] for row in prog["R"][b]]
         relabel = prog["R_relabel"][b]
-        m = transfer_metrics(np.where(np.equal(R, None), np.nan, R).astype(float))
+        m = transfer_metrics(as_matrix(R))
         rec = {"R": R, "R_relabel": relabel, "acc_relabel": float(np.mean(relabel)), **m}
         if c == "joint":  # one evaluation with every class known: labels from all tasks
             rec.update({"R": None, "acc": float(np.mean(relabel)), "bwt": None, "forgetting": None,
@@ -547,7 +552,7 @@ def run_sg_condition(cfg: ContinualConfig, seed: int, cond: str, path: Path) -> 
         rec = {"R": None, "acc": float(np.mean(R[T - 1])), "bwt": None, "forgetting": None,
                "acc_final_row": R[T - 1]}
     else:
-        rec = {"R": R, **transfer_metrics(np.where(np.equal(R, None), np.nan, R).astype(float))}
+        rec = {"R": R, **transfer_metrics(as_matrix(R))}
     total = trainer.wake_steps + trainer.sleep_steps
     rec.update({"format": FORMAT, "version": __version__, "model": "sg", "key": key, "seed": seed,
                 "condition": cond, "after_iterations": L, "wake_steps": trainer.wake_steps,
@@ -625,7 +630,7 @@ def _json_line(r: dict) -> str:
 
 
 def _mean_matrix(mats) -> list | None:
-    mats = [np.where(np.equal(m, None), np.nan, m).astype(float) for m in mats if m is not None]
+    mats = [as_matrix(m) for m in mats if m is not None]
     if not mats:
         return None
     stack = np.stack(mats)
@@ -763,28 +768,34 @@ def plot_continual(study_dir, summary: dict | None = None) -> list[Path]:
     models = [m for m in ("stdp", "sg") if s.get(m)]
     seq = [c for c in CONDITIONS if c != "joint"]
     ncol = max(len([c for c in seq if c in s[m]]) for m in models)
+
+    def panels(axes):
+        """(axis, column, model, summary entry, R in % with NaN above the diagonal) per panel: a
+        row per model, a column per sequential condition; spare axes are switched off."""
+        for r, m in enumerate(models):
+            conds = [c for c in seq if c in s[m]]
+            for k in range(ncol):
+                if k >= len(conds):
+                    axes[r][k].axis("off")
+                    continue
+                e = s[m][conds[k]]
+                R = 100 * as_matrix(e["R_mean"])
+                yield axes[r][k], k, m, e, R
+
     fig, axes = plt.subplots(len(models), ncol, figsize=(3.1 * ncol, 3.0 * len(models)), squeeze=False)
-    for r, m in enumerate(models):
-        conds = [c for c in seq if c in s[m]]
-        for k in range(ncol):
-            ax = axes[r][k]
-            if k >= len(conds):
-                ax.axis("off")
-                continue
-            e = s[m][conds[k]]
-            R = np.array([[np.nan if v is None else 100 * v for v in row] for row in e["R_mean"]])
-            im = ax.imshow(R, vmin=0, vmax=100, cmap="viridis")
-            for i in range(R.shape[0]):
-                for j in range(R.shape[1]):
-                    if not np.isnan(R[i, j]):
-                        ax.text(j, i, f"{R[i, j]:.0f}", ha="center", va="center", fontsize=7,
-                                color="white" if R[i, j] < 60 else "black")
-            bwt = e.get("bwt")
-            ax.set_title(f"{m.upper()}: {e['label']}\nACC {100 * e['acc']:.1f} %, BWT "
-                         f"{'-' if bwt is None else f'{100 * bwt:+.1f}'} pp", fontsize=8)
-            ax.set_xlabel("evaluated on task j", fontsize=8)
-            if k == 0:
-                ax.set_ylabel("after task i", fontsize=8)
+    for ax, k, m, e, R in panels(axes):
+        im = ax.imshow(R, vmin=0, vmax=100, cmap="viridis")
+        for i in range(R.shape[0]):
+            for j in range(R.shape[1]):
+                if not np.isnan(R[i, j]):
+                    ax.text(j, i, f"{R[i, j]:.0f}", ha="center", va="center", fontsize=7,
+                            color="white" if R[i, j] < 60 else "black")
+        bwt = e.get("bwt")
+        ax.set_title(f"{m.upper()}: {e['label']}\nACC {100 * e['acc']:.1f} %, BWT "
+                     f"{'-' if bwt is None else f'{100 * bwt:+.1f}'} pp", fontsize=8)
+        ax.set_xlabel("evaluated on task j", fontsize=8)
+        if k == 0:
+            ax.set_ylabel("after task i", fontsize=8)
     fig.colorbar(im, ax=axes, shrink=0.6, label="accuracy %")
     p = out_dir / "accuracy_matrices.png"
     fig.savefig(p, dpi=110)
@@ -793,24 +804,16 @@ def plot_continual(study_dir, summary: dict | None = None) -> list[Path]:
 
     fig, axes = plt.subplots(len(models), ncol, figsize=(3.1 * ncol, 2.8 * len(models)), squeeze=False,
                              sharey=True)
-    for r, m in enumerate(models):
-        conds = [c for c in seq if c in s[m]]
-        for k in range(ncol):
-            ax = axes[r][k]
-            if k >= len(conds):
-                ax.axis("off")
-                continue
-            e = s[m][conds[k]]
-            R = np.array([[np.nan if v is None else 100 * v for v in row] for row in e["R_mean"]])
-            for j in range(R.shape[1]):
-                ax.plot(range(j, R.shape[0]), R[j:, j], marker="o", ms=3, label=f"task {j}")
-            if "joint" in s[m]:
-                ax.axhline(100 * s[m]["joint"]["acc"], color="gray", ls="--", lw=1, label="joint ACC")
-            ax.set_title(f"{m.upper()}: {e['label']}", fontsize=8)
-            ax.set_xlabel("after task i", fontsize=8)
-            ax.set_ylim(0, 100)
-            if k == 0:
-                ax.set_ylabel("accuracy on task j %", fontsize=8)
+    for ax, k, m, e, R in panels(axes):
+        for j in range(R.shape[1]):
+            ax.plot(range(j, R.shape[0]), R[j:, j], marker="o", ms=3, label=f"task {j}")
+        if "joint" in s[m]:
+            ax.axhline(100 * s[m]["joint"]["acc"], color="gray", ls="--", lw=1, label="joint ACC")
+        ax.set_title(f"{m.upper()}: {e['label']}", fontsize=8)
+        ax.set_xlabel("after task i", fontsize=8)
+        ax.set_ylim(0, 100)
+        if k == 0:
+            ax.set_ylabel("accuracy on task j %", fontsize=8)
     axes[0][0].legend(fontsize=6)
     fig.tight_layout()
     p = out_dir / "task_accuracy.png"

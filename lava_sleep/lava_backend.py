@@ -53,7 +53,7 @@ import numpy as np
 from lava_sleep.fixed import to_fixed
 from lava_sleep.network import build_network
 from lava_sleep.params import PATHWAY_NAMES, ModelParams
-from lava_sleep.reference import ON_DEMAND_EPISODE, RunOutput, check_sleep_steps
+from lava_sleep.reference import ON_DEMAND_EPISODE, RunOutput, check_sleep_steps, spike_arrays
 from lava_sleep.simulation import BackendError, BatchOutput
 
 LAVA_BACKENDS = {
@@ -279,7 +279,7 @@ class LavaSimulator:
                     self._episode(planned, learn, record_spikes, rec, out)
         out.steps += out.sleep_steps
         if rec is not None:
-            out.spikes = self._spike_arrays(rec)
+            out.spikes = spike_arrays(rec, self.params.sizes())
         return out
 
     def sleep_one(self, steps: int, learn: bool = True, record_spikes: bool = False) -> RunOutput:
@@ -302,19 +302,13 @@ class LavaSimulator:
             self._episode(planned, learn, record_spikes, rec, out, before=before)
         out.steps = out.sleep_steps
         if rec is not None:
-            out.spikes = self._spike_arrays(rec)
+            out.spikes = spike_arrays(rec, self.params.sizes())
         return out
 
     def sleep(self, steps, learn: bool = True, record_spikes: bool = False) -> BatchOutput:
         """BatchSimulator.sleep for B = 1 (``steps`` an int or a sequence of one int)."""
         o = self.sleep_one(check_sleep_steps(steps, 1)[0], learn=learn, record_spikes=record_spikes)
         return self._batch_output(o, record_spikes)
-
-    def _spike_arrays(self, rec) -> dict[str, np.ndarray]:
-        sizes = self.params.sizes()
-        spikes = {p: np.array(rec[p], dtype=bool).reshape(len(rec[p]), sizes[p]) for p in ("X", "E", "I")}
-        spikes["asleep"] = np.array(rec["asleep"], dtype=bool)
-        return spikes
 
     def _episode(self, planned: int, learn: bool, record: bool, rec, out: RunOutput,
                  before: dict | None = None) -> None:

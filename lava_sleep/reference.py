@@ -77,6 +77,15 @@ def check_sleep_steps(steps, batch: int) -> list[int]:
     return [int(v) for v in values]
 
 
+def spike_arrays(rec: dict, sizes: dict[str, int]) -> dict[str, np.ndarray]:
+    """The spikes recorded step by step in a call (``rec``: lists per population "X", "E", "I"
+    and "asleep") as (steps, n) bool arrays and "asleep" (steps,); ``sizes``:
+    ModelParams.sizes(), so that a call without steps gives (0, n) arrays."""
+    out = {p: np.array(rec[p], dtype=bool).reshape(len(rec[p]), sizes[p]) for p in ("X", "E", "I")}
+    out["asleep"] = np.array(rec["asleep"], dtype=bool)
+    return out
+
+
 @dataclass
 class RunOutput:
     """What one :meth:`ReferenceSimulator.run` call returns.
@@ -330,13 +339,6 @@ class ReferenceSimulator:
             "totals_before": before, "totals_after": self.totals(),
         })
 
-    def _spike_arrays(self, rec) -> dict[str, np.ndarray]:
-        """The recorded spikes of a call as (steps, n) bool arrays (and "asleep": (steps,))."""
-        width = {"X": self.n_x, "E": self.n_e, "I": self.n_i}
-        out = {p: np.array(rec[p], dtype=bool).reshape(len(rec[p]), w) for p, w in width.items()}
-        out["asleep"] = np.array(rec["asleep"], dtype=bool)
-        return out
-
     # -- public ------------------------------------------------------------
     def run(self, images, learn: bool = True, sleep_on: bool = True,
             record_spikes: bool = False, progress=None) -> RunOutput:
@@ -376,7 +378,7 @@ class ReferenceSimulator:
                 progress(i + 1)
         out.steps += out.sleep_steps
         if rec is not None:
-            out.spikes = self._spike_arrays(rec)
+            out.spikes = spike_arrays(rec, self.params.sizes())
         return out
 
     def sleep(self, steps: int, learn: bool = True, record_spikes: bool = False) -> RunOutput:
@@ -398,7 +400,7 @@ class ReferenceSimulator:
             self._sleep_episode(learn, rec, out, planned=planned)
         out.steps = out.sleep_steps
         if rec is not None:
-            out.spikes = self._spike_arrays(rec)
+            out.spikes = spike_arrays(rec, self.params.sizes())
         return out
 
     def state_dict(self) -> dict[str, np.ndarray]:

@@ -18,13 +18,7 @@ def add_arguments(p):
     from lava_sleep.experiment import options
     from lava_sleep.params import PRESETS
 
-    p.add_argument("--out", required=True, metavar="DIR",
-                   help="output folder (resumed when it holds the same study)")
-    p.add_argument("--dataset", default="digits", metavar="NAME|PATH",
-                   help="dataset name or path (digits, mnist, ...; default digits)")
-    options.add_data_arguments(p)
-    p.add_argument("--seeds", default="0,1,2,3,4", metavar="S,...",
-                   help="comma-separated seeds (default 0,1,2,3,4)")
+    options.add_study_arguments(p)
     p.add_argument("--tasks", default=None, metavar="A,B/C,D/...",
                    help="classes of each task, tasks separated by '/' (default consecutive pairs: "
                         "0,1/2,3/...)")
@@ -67,14 +61,11 @@ def run(args) -> int:
 
     from lava_sleep.continual import SUMMARY_MD, ContinualConfig, parse_tasks, run_continual
     from lava_sleep.experiment import options
-    from lava_sleep.experiment.config import RunError, build_params, build_sg_params, parse_list
+    from lava_sleep.experiment.config import build_params, build_sg_params, parse_list
 
     out = options.check_out_dir(Path(args.out))
-    seeds = list(dict.fromkeys(parse_list(args.seeds, int, "seed")))
-    for s in seeds:
-        options.check_seed(s)
-    if args.backend not in ("auto", "numpy", "torch"):
-        raise RunError(f"--backend {args.backend!r}: the study runs on the numpy or torch engine")
+    seeds = options.seeds_from_args(args.seeds)
+    options.check_engine_backend(args.backend)
     for name in ("n_train", "n_test"):
         options.check_positive("--" + name.replace("_", "-"), getattr(args, name))
     backend = options.backend_from_args(args)

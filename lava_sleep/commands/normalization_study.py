@@ -32,8 +32,7 @@ def add_arguments(p):
                    help="sleep fractions of the sleep-only arm (c), each > 0 (default 0.05,0.1,0.2,0.3)")
     p.add_argument("--both-fractions", default="0.1", metavar="F,...",
                    help="sleep fractions of the arm with normalization and sleep (d), each > 0 (default 0.1)")
-    p.add_argument("--seeds", default="0,1,2,3,4", metavar="S,...",
-                   help="comma-separated seeds (default 0,1,2,3,4)")
+    options.add_seeds_argument(p)
     p.add_argument("--preset", default="competitive", metavar="NAME",
                    help=f"parameter preset: {' | '.join(PRESETS)} (default competitive)")
     p.add_argument("--config", default=None, metavar="FILE.toml",
@@ -60,9 +59,7 @@ def run(args) -> int:
     datasets = list(dict.fromkeys(parse_list(args.datasets, str, "dataset")))
     fractions = list(dict.fromkeys(parse_list(args.fractions, float, "fraction")))
     both = list(dict.fromkeys(parse_list(args.both_fractions, float, "fraction")))
-    seeds = list(dict.fromkeys(parse_list(args.seeds, int, "seed")))
-    for s in seeds:
-        options.check_seed(s)
+    seeds = options.seeds_from_args(args.seeds)
     options.check_positive("--epochs", args.epochs)
     options.check_positive("--readout-images", args.readout_images)
     options.check_positive("--batch", args.batch)

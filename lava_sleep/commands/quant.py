@@ -16,11 +16,7 @@ def add_arguments(p):
     from lava_sleep.experiment import options
     from lava_sleep.params import PRESETS, ROUNDING_MODES, W_SCALES
 
-    p.add_argument("--out", required=True, metavar="DIR",
-                   help="output folder (resumed when it holds the same study)")
-    p.add_argument("--dataset", default="digits", metavar="NAME|PATH",
-                   help="dataset name or path (digits, mnist, ...; default digits)")
-    options.add_data_arguments(p)
+    options.add_study_arguments(p)
     p.add_argument("--preset", default="quick", metavar="NAME",
                    help=f"parameter preset: {' | '.join(PRESETS)} (default quick)")
     p.add_argument("--config", default=None, metavar="FILE.toml",
@@ -43,8 +39,6 @@ def add_arguments(p):
                         "24)")
     p.add_argument("--fractions", default="0,0.1", metavar="F,...",
                    help="sleep fractions of every cell (default 0,0.1)")
-    p.add_argument("--seeds", default="0,1,2,3,4", metavar="S,...",
-                   help="comma-separated seeds (default 0,1,2,3,4)")
     p.add_argument("--epochs", type=int, default=None,
                    help="passes over the training images (default: the preset's)")
     p.add_argument("--readout-images", type=int, default=None, metavar="N",
@@ -65,17 +59,14 @@ def run(args) -> int:
     from pathlib import Path
 
     from lava_sleep.experiment import options
-    from lava_sleep.experiment.config import RunError, build_params, parse_list
+    from lava_sleep.experiment.config import build_params, parse_list
     from lava_sleep.quant_study import SUMMARY_MD, QuantConfig, run_quant
 
     out = options.check_out_dir(Path(args.out))
-    seeds = list(dict.fromkeys(parse_list(args.seeds, int, "seed")))
-    for s in seeds:
-        options.check_seed(s)
+    seeds = options.seeds_from_args(args.seeds)
     options.check_positive("--readout-images", args.readout_images)
     options.check_positive("--batch", args.batch)
-    if args.backend not in ("auto", "numpy", "torch"):
-        raise RunError(f"--backend {args.backend!r}: the study runs on the numpy or torch engine")
+    options.check_engine_backend(args.backend)
     args.mode, args.dtype = "fixed", "float64"
     backend = options.backend_from_args(args)
     # the fixed model's form for every cell, float64 included (summary.json setup.sleep_form)

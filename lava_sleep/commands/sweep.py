@@ -12,7 +12,7 @@ def add_arguments(p):
                    help="comma-separated dataset names or paths (digits, mnist, ...)")
     p.add_argument("--fractions", default="0,0.1,0.2", metavar="F,...",
                    help="comma-separated sleep fractions (default 0,0.1,0.2)")
-    p.add_argument("--seeds", default="0,1,2", metavar="S,...", help="comma-separated seeds (default 0,1,2)")
+    options.add_seeds_argument(p, "0,1,2")
     p.add_argument("--model", default="stdp", metavar="stdp,sg", help="models to run (default stdp)")
     options.add_data_arguments(p)
     options.add_model_arguments(p)
@@ -43,12 +43,10 @@ def run(args) -> int:
     options.check_out_dir(args.out)
     datasets = list(dict.fromkeys(parse_list(args.datasets, str, "dataset")))
     fractions = list(dict.fromkeys(parse_list(args.fractions, float, "fraction")))
-    seeds = list(dict.fromkeys(parse_list(args.seeds, int, "seed")))
+    seeds = options.seeds_from_args(args.seeds)
     models = list(dict.fromkeys(parse_list(args.model, str, "model")))
     for m in models:
         check_choice("model", m, MODELS)
-    for s in seeds:
-        options.check_seed(s)
     args.epochs = options.epochs_from_args(args)
     options.check_positive("--readout-images", args.readout_images)
     options.check_positive("--batch", args.batch)

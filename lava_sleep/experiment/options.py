@@ -19,6 +19,38 @@ def add_data_arguments(p, dataset_required: bool = True) -> None:
                    help="held-out images (default the rest of 20%%, at most 2000)")
 
 
+def add_study_arguments(p, seeds: str = "0,1,2,3,4") -> None:
+    """``--out`` (a resumable study folder), ``--dataset`` (default digits), the data options and
+    ``--seeds``: the arguments the single-dataset studies (``quant``, ``continual``) share."""
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="output folder (resumed when it holds the same study)")
+    p.add_argument("--dataset", default="digits", metavar="NAME|PATH",
+                   help="dataset name or path (digits, mnist, ...; default digits)")
+    add_data_arguments(p)
+    add_seeds_argument(p, seeds)
+
+
+def add_seeds_argument(p, default: str = "0,1,2,3,4") -> None:
+    p.add_argument("--seeds", default=default, metavar="S,...",
+                   help=f"comma-separated seeds (default {default})")
+
+
+def seeds_from_args(text: str) -> list[int]:
+    """``--seeds``: the listed seeds in order, each once, each checked (one-line RunError)."""
+    from lava_sleep.experiment.config import parse_list
+
+    seeds = list(dict.fromkeys(parse_list(text, int, "seed")))
+    for s in seeds:
+        check_seed(s)
+    return seeds
+
+
+def check_engine_backend(backend: str) -> None:
+    """Studies that batch members on the engine run on numpy or torch (``auto`` picks one)."""
+    if backend not in ("auto", "numpy", "torch"):
+        raise RunError(f"--backend {backend!r}: the study runs on the numpy or torch engine")
+
+
 def add_model_arguments(p) -> None:
     p.add_argument("--preset", default="paper", metavar="NAME",
                    help=f"parameter preset: {' | '.join(PRESETS)} (default paper)")

@@ -475,7 +475,9 @@ def _on_demand_calls(sim, images, steps):
 @pytest.mark.parametrize(("impl", "device"), [
     ("native", "cpu"), ("torch", "cpu"),
     pytest.param("torch", "cuda", marks=[pytest.mark.cuda, pytest.mark.skipif(
-        not torch.cuda.is_available(), reason="needs a CUDA device")])])
+        not torch.cuda.is_available(),
+        reason="needs a CUDA device; the same test runs on the CPU (native and torch cases) and CI "
+               "machines have no GPU")])])
 @pytest.mark.parametrize("mode", ["fixed", "float"])
 def test_on_demand_sleep_matches_oracle(mode, impl, device, small_params, make_images, oracle_cache,
                                         torch_single_thread, assert_states_match):
