@@ -9,12 +9,15 @@ Every random number in lava-sleep is a pure function of
 * ``draw``    - a small sub-counter when one (step, index) needs several numbers,
 * ``index``   - the element (pixel, neuron, synapse) the number belongs to.
 
-The scalar part (seed, stream, counter, draw) is hashed on the host with plain
-Python integers into a 32-bit key; the per-element part is two rounds of a
+The scalar part (seed, stream, counter, draw) is hashed into a 32-bit key (plain
+Python integers, or element-wise on arrays and tensors: :func:`key_array`, and
+:func:`key_prefix` / :func:`key_from_prefix` for batched backends that derive their
+keys on the device from step counters); the per-element part is two rounds of a
 32-bit integer mixer applied to ``index ^ key``. The mixer is written only with
-``^ >> & * +`` on int64 values that never exceed 2**63 (32x16-bit partial
-products, explicit masking), so the *same code* runs on NumPy int64 arrays and
-torch int64 tensors (CPU or CUDA) and gives the same bits. torch lacks most
+``^ >> & * +`` on int64 values below 2**32 (a product of two such values wraps
+modulo 2**64 in int64 arithmetic, and its low 32 bits, all that is kept, are exact),
+so the *same code* runs on NumPy int64 arrays and torch int64 tensors (CPU or CUDA,
+eager or compiled) and gives the same bits. torch lacks most
 uint64 operations and float transcendental functions may differ in the last bit
 between libraries, hence this integer-only design (MODEL.md section 6).
 
@@ -60,10 +63,15 @@ class Stream(enum.IntEnum):
 
 
 def _mul32(x, c: int):
-    """``(x * c) mod 2**32`` for 0 <= x < 2**32 without leaving int64."""
-    lo = c & 0xFFFF
-    hi = c >> 16
-    return (x * lo + (((x * hi) & 0xFFFF) << 16)) & MASK32
+    """``(x * c) mod 2**32`` for 0 <= x, c < 2**32.
+
+    Python ints are exact; int64 arrays and tensors wrap modulo 2**64 (two's complement),
+    which leaves the low 32 bits exact (tested against Python integers and NumPy uint32).
+    A NumPy scalar is turned into a Python int first (its overflow would warn).
+    """
+    if type(x).__module__ == "numpy" and getattr(x, "ndim", 1) == 0:
+        x = int(x)
+    return (x * c) & MASK32
 
 
 def _mix(x):
@@ -103,9 +111,22 @@ def key_array(seeds, stream: int, counters, draw: int = 0):
     result equals ``key(seed, stream, counter, draw)`` element by element (tested). Used by
     batched backends whose members sit at different steps.
     """
+    return key_from_prefix(key_prefix(seeds, stream), counters, draw)
+
+
+def key_prefix(seeds, stream: int):
+    """The (seed, stream) part of :func:`key_array`, for int64 arrays/tensors of seeds: a
+    batched backend computes it once per member and stream, and per step only
+    :func:`key_from_prefix`."""
     k = _mix(seeds ^ 0x9E3779B9)
-    k = _mix(k ^ (int(stream) * 0x85EBCA6B & MASK32))
-    k = _mix(k ^ (counters & MASK32))
+    return _mix(k ^ (int(stream) * 0x85EBCA6B & MASK32))
+
+
+def key_from_prefix(prefix, counters, draw=0):
+    """The key of (prefix's seed and stream, counter, draw), element-wise and broadcasting:
+    ``key_from_prefix(key_prefix(s, stream), c, d) == key(s, stream, c, d)``. ``draw`` may be
+    an int or an int64 array/tensor of small draw numbers (< 2**31)."""
+    k = _mix(prefix ^ (counters & MASK32))
     return _mix(k ^ ((counters >> 32) & MASK32) ^ (draw * 0xC2B2AE35 & MASK32))
 
 
@@ -149,8 +170,12 @@ def normal_int(k1, k2, index):
 
     ``k1`` and ``k2`` are two keys (two draws) for the same counter.
     """
-    a = uniform_u32(k1, index)
-    b = uniform_u32(k2, index)
+    return normal_from_u32(uniform_u32(k1, index), uniform_u32(k2, index))
+
+
+def normal_from_u32(a, b):
+    """:func:`normal_int` from its two draws ``a = uniform_u32(k1, index)`` and
+    ``b = uniform_u32(k2, index)`` (for callers that hash many draws at once)."""
     s = (a & 0xFFFF) + (a >> 16) + (b & 0xFFFF) + (b >> 16)
     return s - NORMAL_INT_CENTER
 
@@ -204,6 +229,4 @@ def uniform_u32_np(k, index):
 
 def normal_int_np(k1, k2, index):
     """:func:`normal_int` on top of :func:`uniform_u32_np` (bit-identical)."""
-    a = uniform_u32_np(k1, index)
-    b = uniform_u32_np(k2, index)
-    return (a & 0xFFFF) + (a >> 16) + (b & 0xFFFF) + (b >> 16) - NORMAL_INT_CENTER
+    return normal_from_u32(uniform_u32_np(k1, index), uniform_u32_np(k2, index))
