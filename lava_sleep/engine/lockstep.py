@@ -6,13 +6,23 @@ sequence of batched tensor operations built from the kernels of :mod:`lava_sleep
 so the arithmetic is the oracle's. Members differ in phase: each is awake, asleep or
 finished in a tick, and per-member masks (not serial loops) select noise level, input
 gate, learning and epoch ends. The schedule of every member (wake steps, episode starts,
-decay blocks, early wake-up) is kept on the host in NumPy arrays, mirroring
-``ReferenceSimulator.run``; the host syncs with the device only at block ends where an
-early wake-up is possible and at episode starts/ends (for the recorded totals).
+decay blocks, early wake-up) is planned on the host in NumPy arrays (a few vector operations
+over the members per tick), mirroring ``ReferenceSimulator.run``. The device work is queued
+and run in chunks: a chunk's per-member tick vectors travel in one transfer, the pathway
+totals of the episode records stay on the device until the call ends, and the host reads
+device data only where the model needs it (the early wake-up test at a block end with
+``tol > 0``: one read per such block), so the host never waits for the device per step.
 
-Random numbers: the per-member keys of a tick (noise, input, stochastic rounding, decay)
-are hashed on the host with :func:`lava_sleep.rng.key_array` and sent in one transfer; the
-per-element draws run on the device with the same rng functions as the oracle.
+Random numbers: the per-member keys are derived on the device from the step counters
+(:func:`lava_sleep.rng.key_from_prefix`, the seed/stream prefix computed once), and all the
+per-element draws of a tick (noise, input, trace rounding) come from one hash call over a
+concatenated index, bit-identical to the oracle's separate calls.
+
+STDP is event-driven: only the rows of post-synaptic spikes and the columns of pre-synaptic
+spikes are gathered, updated and written back (with ``t_epoch = 1``, the default, the epoch
+is applied to those synapses at once), so no (B, post, pre) temporary exists per step and the
+work scales with the spikes, not with the synapses. The results equal the dense oracle's
+element by element (an untouched synapse has ``dm = 0``, and ``clip(m + 0) = m``).
 
 An on-demand sleep episode (``sleep``) is the same loop over no images, with the members that
 sleep in phase asleep from the first tick (their planned lengths given) and the others finished.
@@ -36,6 +46,13 @@ from lava_sleep.params import PATHWAY_NAMES
 from lava_sleep.reference import NORMALIZE_DRAW, ON_DEMAND_EPISODE
 
 _NEURON_STATE = ("u", "v", "a", "pending")
+#: rows of a tick's per-member vector (one column per member), see LockstepImpl._plan_row
+(ROW_T, ROW_WAKE_T, ROW_PRESENT, ROW_ASLEEP, ROW_ACTIVE, ROW_IMAGE, ROW_COUNTS, ROW_REC,
+ ROW_ACTIVITY, ROW_EPOCH_END, ROW_BLOCK_END, ROW_K) = range(12)
+#: queued device work items run at most this many ticks behind the host's plan
+CHUNK_TICKS = 256
+#: the draws of several ticks are hashed at once, up to this many elements (int64) per call
+DRAW_BLOCK_ELEMENTS = 1 << 21
 
 
 class LockstepImpl:
@@ -79,21 +96,74 @@ class LockstepImpl:
                                              dtype=self.dt, device=self.dev)
             self.row_total0[name] = torch.tensor(np.stack([mi.row_total0[name] for mi in sim.members]),
                                                  dtype=self.dt, device=self.dev)
+        self.total0_host = np.array([[float(mi.total0[n]) for n in self.plastic] for mi in sim.members])
         self.counters = np.zeros((B, 4), dtype=np.int64)  # t, wake_t, n_episodes, sleep_steps_total
         self.dirty = np.zeros(B, dtype=bool)  # the oracle's acc_dirty, per member
         self.seeds = np.array(sim.seeds, dtype=np.int64)
-        self.nidx = torch.arange(nn, dtype=torch.int64, device=self.dev)
-        self.pidx = torch.arange(nx, dtype=torch.int64, device=self.dev)
         self.trace_slices = stdp.trace_slices(self.pop_size)
-        self.trace_index = [torch.arange(n, dtype=torch.int64, device=self.dev)
-                            for n in (nx + ne + ni, ne + ni)]  # pre traces X|E|I, post traces E|I
         self.barange = torch.arange(B, device=self.dev)
-        # fixed-point propagation on CUDA runs in float64 (no integer matmul there); sums of at
-        # most 2**w_bits * n_pre are far below 2**53, so the result is exact.
-        self.mv_dtype = torch.float64 if (sim.fixed and self.dev.type == "cuda") else self.dt
+        self.stochastic_traces = self.fc is not None and self.fc.trace_rounding == "stochastic"
+        self._prefixes: dict[int, torch.Tensor] = {}
+        self._tick_draws()
+        self._decay_groups()
 
     def _zeros(self, *shape):
         return torch.zeros(shape, dtype=self.dt, device=self.dev)
+
+    def _tick_draws(self) -> None:
+        """The layout of a tick's per-element draws: one hash over the concatenated indices
+        of (noise draw 0, noise draw 1, input, [pre-trace rounding, post-trace rounding]),
+        each segment with its own key column (stream, draw, counter: t or wake_t)."""
+        nx, nn = self.nx, self.ne + self.ni
+        segs = [(rng.Stream.NOISE, 0, ROW_T, nn), (rng.Stream.NOISE, 1, ROW_T, nn),
+                (rng.Stream.INPUT, 0, ROW_WAKE_T, nx)]
+        if self.stochastic_traces:
+            segs += [(rng.Stream.TRACE_ROUND, stdp.PRE_TRACES, ROW_T, nx + nn),
+                     (rng.Stream.TRACE_ROUND, stdp.POST_TRACES, ROW_T, nn)]
+        dev = self.dev
+        self.draw_prefix = torch.stack([self._prefix(st) for st, _, _, _ in segs], 1)  # (B, S)
+        self.draw_number = torch.tensor([d for _, d, _, _ in segs], dtype=torch.int64, device=dev)
+        self.draw_counter = torch.tensor([c for _, _, c, _ in segs], dtype=torch.int64, device=dev)
+        lengths = torch.tensor([n for *_, n in segs], dtype=torch.int64, device=dev)
+        self.draw_segment = torch.repeat_interleave(torch.arange(len(segs), device=dev), lengths)
+        self.draw_index = torch.cat([torch.arange(n, dtype=torch.int64, device=dev) for *_, n in segs])
+        self.draw_offsets = np.concatenate([[0], np.cumsum([n for *_, n in segs])]).tolist()
+        # the keys of the fixed stochastic rounding of the weight updates, per plastic pathway
+        self.dw_prefix = None
+        if self.fc is not None and self.fc.dw_rounding == "stochastic" and self.plastic:
+            self.dw_prefix = torch.stack([self._prefix(rng.Stream.STDP_ROUND + PATHWAY_NAMES.index(n))
+                                          for n in self.plastic], 1)  # (B, P)
+
+    def _decay_groups(self) -> None:
+        """Members whose decay constants are equal (float static targets aside, which travel
+        as a tensor per member) share a group number, ``decay_group[b]``; a block end decays
+        each group present with one batched call."""
+        groups: dict = {}
+        self.decay_group = np.zeros(len(self.seeds), dtype=np.int64)
+        for b, mi in enumerate(self.sim.members):
+            sig = []
+            for name in self.plastic:
+                dc = mi.decay[name]
+                if self.fc is None or dc.target != "static":
+                    dc = dataclasses.replace(dc, static_target=0.0)
+                sig.append(dc)
+            self.decay_group[b] = groups.setdefault(tuple(sig), len(groups))
+        self.static_target = {
+            name: torch.tensor([mi.decay[name].static_target for mi in self.sim.members], dtype=self.dt,
+                               device=self.dev) if self.fc is None else None
+            for name in self.plastic}
+
+    def _prefix(self, stream: int) -> torch.Tensor:
+        """rng.key_prefix of every member's seed for ``stream`` (B,), on the device (cached)."""
+        if stream not in self._prefixes:
+            self._prefixes[stream] = torch.from_numpy(rng.key_prefix(self.seeds, stream)).to(self.dev)
+        return self._prefixes[stream]
+
+    def _keys(self, stream: int, counters: torch.Tensor, members=None, draw: int = 0) -> torch.Tensor:
+        """Keys rng.key(seed_b, stream, counters[b], draw) on the device, for every member or for
+        the ``members`` (a device index tensor) with one counter each."""
+        prefix = self._prefix(stream)
+        return rng.key_from_prefix(prefix if members is None else prefix[members], counters, draw)
 
     # -- state --------------------------------------------------------------------------------
     def state_dict(self, b: int) -> dict[str, np.ndarray]:
@@ -134,51 +204,62 @@ class LockstepImpl:
     def mask_of(self, b: int, name: str) -> np.ndarray:
         return self.mask[name][b].cpu().numpy().copy()
 
-    def _totals(self, idx) -> np.ndarray:
-        """Pathway totals (len(idx), 4) as float64, in PATHWAY_NAMES order (one device sync)."""
-        it = torch.as_tensor(idx, device=self.dev)
-        sums = torch.stack([self.m[n][it].sum((-2, -1)) for n in PATHWAY_NAMES], 1)
-        return sums.cpu().numpy().astype(np.float64)
-
-    def _keys(self, stream, counters, members=None, draw=0) -> torch.Tensor:
-        seeds = self.seeds if members is None else self.seeds[members]
-        return torch.from_numpy(rng.key_array(seeds, stream, np.asarray(counters, np.int64), draw))
+    def _totals(self, it: torch.Tensor) -> torch.Tensor:
+        """Pathway totals (len(it), 4) of the members ``it`` (device index tensor), in
+        PATHWAY_NAMES order, on the device in the state dtype."""
+        return torch.stack([self.m[n][it].sum((-2, -1)) for n in PATHWAY_NAMES], 1)
 
     # -- one tick -----------------------------------------------------------------------------
-    def _propagate(self, s) -> torch.Tensor:
-        def mv(name, spikes):
-            w = self.m[name] if self.mv_dtype == self.dt else self.m[name].to(self.mv_dtype)
-            out = torch.matmul(w, spikes.to(self.mv_dtype).unsqueeze(-1)).squeeze(-1)
-            if self.fc is None:
-                return out
-            return pathway_drive(out.to(torch.int64), self.fc.pathways[name])
+    def _columns(self, s) -> dict:
+        """Per pathway, the synapses of this step's pre-synaptic spikes: (member index, pre index,
+        weights (K, post)), gathered once for the drive and the STDP column pass."""
+        nz = {p: s[p].nonzero(as_tuple=True) for p in self.pop_size}
+        cols = {}
+        for name in PATHWAY_NAMES:
+            bj, jj = nz[name[0]]
+            cols[name] = (bj, jj, self.m[name][bj, :, jj])
+        return cols
 
-        d_e = mv("XE", s["X"]) + mv("EE", s["E"]) - mv("IE", s["I"])
-        return torch.cat([d_e, mv("EI", s["E"])], 1)
+    def _propagate(self, cols) -> torch.Tensor:
+        """Drive of the next step: per pathway the sum of the spiking columns (fixed: exact
+        integer sums, then the pathway shift; float: the same sum in another order than the
+        oracle's matrix product, equal up to the last bits)."""
+        B = len(self.seeds)
 
-    def _tick(self, plan, thr_t, n_images, counts, activity, rec):
-        """Advance every member one step; ``plan`` holds this tick's per-member host arrays.
+        def drive(name):
+            bj, _, m_c = cols[name]
+            out = torch.zeros((B, m_c.shape[1]), dtype=self.dt, device=self.dev).index_add_(0, bj, m_c)
+            return out if self.fc is None else pathway_drive(out, self.fc.pathways[name])
+
+        d_e = drive("XE") + drive("EE") - drive("IE")
+        return torch.cat([d_e, drive("EI")], 1)
+
+    def _draws(self, rows: torch.Tensor) -> torch.Tensor:
+        """The per-element 32-bit draws (T, B, N) of the ticks ``rows`` ((T, F, B) device
+        vectors): keys from the step counters, then one hash over the concatenated indices;
+        followed (fixed stochastic rounding of the updates) by the P keys of the epoch's
+        rounding per plastic pathway, (T, B, N + P)."""
+        ctr = rows[:, self.draw_counter, :].transpose(1, 2)  # (T, B, S)
+        keys = rng.key_from_prefix(self.draw_prefix, ctr, self.draw_number)
+        h = rng.hash_index(keys[..., self.draw_segment], self.draw_index)
+        if self.dw_prefix is None:
+            return h
+        epoch = (rows[:, ROW_T, :] // self.t_epoch)[..., None]  # (T, B, 1)
+        return torch.cat([h, rng.key_from_prefix(self.dw_prefix, epoch)], -1)
+
+    def _tick(self, plan, r, h, thr_t, counts, activity, rec):
+        """Advance every member one step. ``plan`` holds this tick's host arrays (for decisions
+        taken on the host), ``r`` the same per-member vectors on the device (rows ROW_*), ``h``
+        the tick's draws (:meth:`_draws`).
 
         ``activity``: (X, N) int64 tensors (3 B, nx) and (3 B, ne + ni); member b adds its
         spikes to row 3 b + (0 awake, 1 asleep, 2 finished: discarded)."""
-        B = len(self.seeds)
-        t, wake_t = self.counters[:, 0], self.counters[:, 1]
-        awake, asleep = plan["awake"], plan["asleep"]
-        # everything this tick needs from the host, in one transfer
-        host = np.stack([
-            rng.key_array(self.seeds, rng.Stream.NOISE, t, 0),
-            rng.key_array(self.seeds, rng.Stream.NOISE, t, 1),
-            rng.key_array(self.seeds, rng.Stream.INPUT, wake_t), plan["present"], asleep, plan["active"],
-            np.minimum(plan["img"], n_images - 1),
-            np.where(plan["present"], plan["img"], n_images) + np.arange(B) * (n_images + 1),
-            plan["rec_pos"],
-            rng.key_array(self.seeds, rng.Stream.TRACE_ROUND, t, stdp.PRE_TRACES),
-            rng.key_array(self.seeds, rng.Stream.TRACE_ROUND, t, stdp.POST_TRACES),
-            np.where(awake, 0, np.where(asleep, 1, 2)) + np.arange(B) * 3,
-        ]).astype(np.int64)
-        h = torch.from_numpy(host).to(self.dev)
-        present_t, asleep_t, active_t = h[3].bool(), h[4].bool(), h[5].bool()
-        z = rng.normal_int(h[0][:, None], h[1][:, None], self.nidx)
+        asleep = plan["asleep"]
+        present_t, asleep_t, active_t = r[ROW_PRESENT].bool(), r[ROW_ASLEEP].bool(), r[ROW_ACTIVE].bool()
+        off = self.draw_offsets
+        seg = [h[:, off[i]: off[i + 1]] for i in range(len(off) - 1)]
+        self._dw_keys = h[:, off[-1]:]  # (B, P) or empty
+        z = rng.normal_from_u32(seg[0], seg[1])
         if asleep.all():
             noise = neuron.noise_from_int(z, self.nc, True, self.dt)
         elif not asleep.any():
@@ -191,66 +272,52 @@ class LockstepImpl:
             torch.from_numpy(decay_a).to(self.dev)[:, None]
         self.u, self.v, self.a, s_n = neuron.neuron_step(self.u, self.v, self.a, self.pending, noise,
                                                          self.nc, decay_a, plan["adapt"])
-        rows = thr_t[h[6]] if thr_t.ndim == 2 else thr_t[self.barange, h[6]]
-        sx = rng.bernoulli(h[2][:, None], self.pidx, rows) & present_t[:, None]
+        rows = thr_t[r[ROW_IMAGE]] if thr_t.ndim == 2 else thr_t[self.barange, r[ROW_IMAGE]]
+        sx = (seg[2] < rows) & present_t[:, None]  # rng.bernoulli on the input draws
         s = {"X": sx, "E": s_n[:, : self.ne], "I": s_n[:, self.ne:]}
-        self.pending = self._propagate(s)  # weights before this step's learning
-        self._learn(s, plan, active_t, h[9:11])
+        cols = self._columns(s)
+        self.pending = self._propagate(cols)  # weights before this step's learning
+        self._learn(s, cols, plan, r, active_t, seg[3:])
         if plan["block_end"].any():
-            self._decay(plan)
-        counts.index_add_(0, h[7], s["E"].to(torch.int64))
-        activity[0].index_add_(0, h[11], sx.to(torch.int64))
-        activity[1].index_add_(0, h[11], s_n.to(torch.int64))
+            self._decay(plan, r)
+        counts.index_add_(0, r[ROW_COUNTS], s["E"].to(torch.int64))
+        activity[0].index_add_(0, r[ROW_ACTIVITY], sx.to(torch.int64))
+        activity[1].index_add_(0, r[ROW_ACTIVITY], s_n.to(torch.int64))
         if rec is not None:
-            rec["X"][self.barange, h[8]] = sx
-            rec["N"][self.barange, h[8]] = s_n
-            rec["asleep"][self.barange, h[8]] = asleep_t
+            rec["X"][self.barange, r[ROW_REC]] = sx
+            rec["N"][self.barange, r[ROW_REC]] = s_n
+            rec["asleep"][self.barange, r[ROW_REC]] = asleep_t
 
-    def _learn(self, s, plan, active_t, trace_keys):
+    def _learn(self, s, cols, plan, r, active_t, trace_draws):
         """ReferenceSimulator._learn for every member, learning masked per member.
 
-        ``trace_keys``: (2, B) keys of the fixed trace rounding (pre, post) at this tick's steps.
+        ``trace_draws``: the (pre, post) 32-bit draws of the stochastic trace rounding (empty
+        for the other rounding modes).
         """
         fc = self.fc
         rx = ry = {}
-        if fc is not None and fc.trace_rounding != "stochastic":  # one offset for every trace
-            r = rounding_offset(fc.trace_rounding, stdp.TRACE_DECAY_BITS)
-            rx = dict.fromkeys(self.x, r)
-            ry = dict.fromkeys(self.y, r)
-        elif fc is not None:  # one hash per side over the network-wide trace index, split by population
-            r = [stdp.trace_rounding(trace_keys[k][:, None], self.trace_index[k]) for k in (0, 1)]
-            rx = {p: r[0][:, sl] for p, sl in self.trace_slices["x"].items()}
-            ry = {p: r[1][:, sl] for p, sl in self.trace_slices["y"].items()}
+        if fc is not None and not self.stochastic_traces:  # one offset for every trace
+            off = rounding_offset(fc.trace_rounding, stdp.TRACE_DECAY_BITS)
+            rx = dict.fromkeys(self.x, off)
+            ry = dict.fromkeys(self.y, off)
+        elif fc is not None:  # stdp.trace_rounding of the network-wide draws, split by population
+            pre, post = (d >> (32 - stdp.TRACE_DECAY_BITS) for d in trace_draws)
+            rx = {p: pre[:, sl] for p, sl in self.trace_slices["x"].items()}
+            ry = {p: post[:, sl] for p, sl in self.trace_slices["y"].items()}
         xd = {p: stdp.trace_step(x, self.k_plus, fc, rx.get(p)) for p, x in self.x.items()}
         yd = {p: stdp.trace_step(y, self.k_minus, fc, ry.get(p)) for p, y in self.y.items()}
-        active = plan["active"]
-        if active.any():
-            gate = None if active.all() else active_t.to(self.dt)[:, None, None]
-            for name in self.plastic:
-                pre, post = name[0], name[1]
-                dm = stdp.stdp_delta(self.rules[name], self.m[name], self.mask[name], s[pre], s[post],
-                                     xd[pre], yd[post])
-                self.acc[name] += dm if gate is None else dm * gate
+        ends = plan["epoch_end"]
+        at_once = plan["at_once"]
+        if plan["active"].any():
+            self._stdp_events(s, cols, xd, yd, active_t, r if at_once else None)
         self.x = {p: stdp.trace_add(xd[p], s[p].to(self.dt), fc) for p in xd}
         self.y = {p: stdp.trace_add(yd[p], s[p].to(self.dt), fc) for p in yd}
-        ends = plan["epoch_end"]
-        if not ends.any():
+        if at_once or not ends.any():
             return
-        t = self.counters[:, 0]
-        gate = None if ends.all() else torch.from_numpy(ends).to(self.dev)[:, None, None]
-        for idx, name in enumerate(PATHWAY_NAMES):
-            if name not in self.plastic:
-                continue
-            r, bits = None, 0
-            if fc is not None:
-                bits = fc.dw_frac_bits
-
-                def draws(idx=idx, name=name, bits=bits):
-                    k = self._keys(rng.Stream.STDP_ROUND + idx, t // self.t_epoch).to(self.dev)
-                    return rng.uniform_u32(k[:, None, None], self.flat[name]) >> (32 - bits)
-
-                r = rounding_offset(fc.dw_rounding, bits, draws)
-            new = stdp.apply_epoch(self.rules[name], self.m[name], self.acc[name], self.mask[name], r, bits)
+        gate = None if ends.all() else r[ROW_EPOCH_END].bool()[:, None, None]
+        for name in self.plastic:
+            new = stdp.apply_epoch(self.rules[name], self.m[name], self.acc[name], self.mask[name],
+                                   *self._dw_rounding(name, r))
             if gate is None:
                 self.m[name] = new
                 self.acc[name].zero_()
@@ -258,23 +325,105 @@ class LockstepImpl:
                 self.m[name] = torch.where(gate, new, self.m[name])
                 self.acc[name] = torch.where(gate, torch.zeros_like(new), self.acc[name])
 
-    def _decay(self, plan):
+    def _dw_rounding(self, name, r):
+        """(r, bits) of stdp.apply_epoch on all synapses of pathway ``name`` (every member)."""
+        fc = self.fc
+        if fc is None:
+            return None, 0
+        bits = fc.dw_frac_bits
+
+        def draws():
+            k = self._keys(rng.Stream.STDP_ROUND + PATHWAY_NAMES.index(name), r[ROW_T] // self.t_epoch)
+            return rng.uniform_u32(k[:, None, None], self.flat[name]) >> (32 - bits)
+
+        return rounding_offset(fc.dw_rounding, bits, draws), bits
+
+    def _stdp_events(self, s, cols, xd, yd, active_t, apply_row):
+        """stdp.stdp_delta of every plastic pathway on the synapses that spikes touch, accumulated.
+
+        Columns of pre-synaptic spikes (``cols``, gathered by :meth:`_columns`) get the
+        depression on the rows without a post spike; rows of post-synaptic spikes get
+        potentiation plus the depression of the pre spikes of the same step (the oracle's
+        ``pot + dep`` per synapse). Every other synapse has dm = 0, and so has every synapse of
+        a member that does not learn. With ``apply_row`` (the tick's device vectors; t_epoch = 1
+        and no accumulator left over) the epoch is applied at once to the touched synapses,
+        columns first: on a synapse in both sets the column's update is the identity, and the
+        rows, gathered after it, see the weights before this step."""
+        touched = {}
+        for name in self.plastic:
+            rule, m, mask = self.rules[name], self.m[name], self.mask[name]
+            post = name[1]
+            bj, jj, m_c = cols[name]
+            mask_c = mask[bj, :, jj]  # (K', post)
+            dep_c = stdp.depression(rule, m_c, yd[post][bj])
+            dm_c = torch.where(s[post][bj] | ~mask_c | ~active_t[bj][:, None], 0 * dep_c, dep_c)
+            if apply_row is None:
+                self.acc[name][bj, :, jj] = self.acc[name][bj, :, jj] + dm_c
+            else:
+                touched[name] = (bj, jj, m_c, dm_c, mask_c)
+        if apply_row is not None:
+            self._apply_events(touched, apply_row, columns=True)
+        touched = {}
+        for name in self.plastic:
+            rule, m, mask = self.rules[name], self.m[name], self.mask[name]
+            pre, post = name[0], name[1]
+            bi, ii = (s[post] & active_t[:, None]).nonzero(as_tuple=True)
+            m_r, mask_r = m[bi, ii], mask[bi, ii]  # (K, pre)
+            pot = stdp.potentiation(rule, m_r, xd[pre][bi])
+            dep = stdp.depression(rule, m_r, yd[post][bi, ii][:, None])
+            dm_r = pot + torch.where(s[pre][bi], dep, 0 * dep)
+            dm_r = torch.where(mask_r, dm_r, 0 * dm_r)
+            if apply_row is None:
+                self.acc[name][bi, ii] = self.acc[name][bi, ii] + dm_r
+            else:
+                touched[name] = (bi, ii, m_r, dm_r, mask_r)
+        if apply_row is not None:
+            self._apply_events(touched, apply_row, columns=False)
+
+    def _apply_events(self, touched, r, columns: bool) -> None:
+        """stdp.apply_epoch on the gathered synapses of every pathway in ``touched`` ({name:
+        (member index, column or row index, weights, dm, mask)}) and the write-back; fixed-point
+        stochastic rounding draws for all of them from one hash (keys per member and pathway)."""
+        fc = self.fc
+        offsets, bits = dict.fromkeys(touched), 0
+        if fc is not None:
+            bits = fc.dw_frac_bits
+            if fc.dw_rounding != "stochastic":
+                offsets = dict.fromkeys(touched, rounding_offset(fc.dw_rounding, bits))
+            elif touched:
+                keys, index = [], []
+                for name, (b, j, _, _, _) in touched.items():
+                    k = self._dw_keys[:, self.plastic.index(name)]
+                    flat = self.flat[name][:, j].T if columns else self.flat[name][j]
+                    keys.append(k[b][:, None].expand_as(flat).reshape(-1))
+                    index.append(flat.reshape(-1))
+                u = rng.uniform_u32(torch.cat(keys), torch.cat(index)) >> (32 - bits)
+                parts = u.split([len(i) for i in index])
+                offsets = {name: part.view_as(g[2])
+                           for (name, g), part in zip(touched.items(), parts, strict=True)}
+        for name, (b, j, m_g, dm, mask_g) in touched.items():
+            new = stdp.apply_epoch(self.rules[name], m_g, dm, mask_g, offsets[name], bits)
+            if columns:
+                self.m[name][b, :, j] = new
+            else:
+                self.m[name][b, j] = new
+
+    def _decay(self, plan, r):
         """Block decay (ReferenceSimulator._decay) for the members whose decay block ends now.
 
-        Members are grouped by (decay constants, K) and each group is decayed with one batched
-        call of kernels.sleep.decay_block; float static targets travel as a (G, 1, 1) tensor.
+        Members are grouped by (decay constants, K) (:meth:`_decay_groups`) and each group is
+        decayed with one batched call of kernels.sleep.decay_block; float static targets travel
+        as a (G, 1, 1) tensor.
         """
         members = self.sim.members
-        groups: dict = {}
-        for b in np.flatnonzero(plan["block_end"]):
-            sig = []
-            for name in self.plastic:
-                dc = members[b].decay[name]
-                if self.fc is None or dc.target != "static":
-                    dc = dataclasses.replace(dc, static_target=0.0)
-                sig.append(dc)
-            groups.setdefault((tuple(sig), int(plan["k"][b])), []).append(int(b))
-        t1 = self.counters[:, 0] + 1  # the decay is keyed by the step count after this step
+        ending = np.flatnonzero(plan["block_end"])
+        # group by (decay constants, K): one integer key per member, no per-member Python work
+        key = self.decay_group[ending] * (int(plan["k"].max()) + 1) + plan["k"][ending]
+        groups = {}
+        for u in np.unique(key):
+            idx = ending[key == u]
+            groups[(int(u), int(plan["k"][idx[0]]))] = idx.tolist()
+        t1 = r[ROW_T] + 1  # the decay is keyed by the step count after this step
         for (_, k_steps), idx in groups.items():
             it = torch.as_tensor(idx, device=self.dev)
             for p_idx, name in enumerate(PATHWAY_NAMES):
@@ -282,38 +431,36 @@ class LockstepImpl:
                     continue
                 dc = members[idx[0]].decay[name]
                 if self.fc is None and dc.target == "static":
-                    tgt = [members[b].decay[name].static_target for b in idx]
-                    dc = dataclasses.replace(
-                        dc, static_target=torch.tensor(tgt, dtype=self.dt, device=self.dev)[:, None, None])
-                xi = r = None
+                    dc = dataclasses.replace(dc, static_target=self.static_target[name][it][:, None, None])
+                xi = rr = None
                 stream = rng.Stream.DECAY + p_idx
                 if self.fc is not None:
-                    k = self._keys(stream, t1[idx], idx).to(self.dev)[:, None, None]
-                    r = rng.uniform_u32(k, self.flat[name]) >> (32 - dc.decay_frac_bits)
+                    k = self._keys(stream, t1[it], it)[:, None, None]
+                    rr = rng.uniform_u32(k, self.flat[name]) >> (32 - dc.decay_frac_bits)
                 elif dc.noise > 0:
-                    k1 = self._keys(stream, t1[idx], idx, 0).to(self.dev)[:, None, None]
-                    k2 = self._keys(stream, t1[idx], idx, 1).to(self.dev)[:, None, None]
+                    k1 = self._keys(stream, t1[it], it, 0)[:, None, None]
+                    k2 = self._keys(stream, t1[it], it, 1)[:, None, None]
                     xi = rng.normal_int(k1, k2, self.flat[name]).to(self.dt) / rng.NORMAL_INT_SD
                 m = self.m[name][it]
                 mask = self.mask[name][it]
                 new = sleep.decay_block(dc, m, mask, self.total0[name][it], self.row_total0[name][it],
-                                        k_steps, xi=xi, r=r)
+                                        k_steps, xi=xi, r=rr)
                 new, new_mask = sleep.floor_and_prune(dc, new, mask)
                 self.m[name][it] = new
                 self.mask[name][it] = new_mask
 
-    def _normalize(self, members) -> None:
+    def _normalize(self, members, t) -> None:
         """Per-image normalization (ReferenceSimulator._normalize) of ``members``, keyed by
-        their step counters (already advanced past the slot's last step)."""
+        their step counters ``t`` (already advanced past the slot's last step)."""
         it = torch.as_tensor(members, device=self.dev)
-        t = self.counters[members, 0]
+        t = torch.as_tensor(t, device=self.dev)
         for p_idx, name in enumerate(PATHWAY_NAMES):
             if name not in self.normalized:
                 continue
             dc = self.norm[name]
             r = None
             if self.fc is not None:
-                k = self._keys(rng.Stream.DECAY + p_idx, t, members, NORMALIZE_DRAW).to(self.dev)
+                k = self._keys(rng.Stream.DECAY + p_idx, t, it, NORMALIZE_DRAW)
                 r = rng.uniform_u32(k[:, None, None], self.flat[name]) >> (32 - dc.decay_frac_bits)
             self.m[name][it] = sleep.decay_block(dc, self.m[name][it], self.mask[name][it],
                                                  self.total0[name][it], self.row_total0[name][it],
@@ -336,6 +483,10 @@ class LockstepImpl:
         ``on_demand``: planned lengths of an on-demand episode per member that starts at the
         first tick (ReferenceSimulator.sleep: episode 0, the schedule's counter unchanged; 0:
         none), for a call without images and schedule.
+
+        The host plans each tick (phases, images, episodes, blocks) and queues the device work
+        (:class:`_Queue`); the queue runs when the plan needs device data (an early wake-up
+        test), every CHUNK_TICKS ticks and at the end.
         """
         sim, B = self.sim, len(self.seeds)
         members = sim.members
@@ -362,15 +513,19 @@ class LockstepImpl:
         sleep_steps = np.zeros(B, dtype=np.int64)
         episodes = [[] for _ in range(B)]
         open_ep: dict[int, dict] = {}
+        # E spike counts of each member's current image (row B: discarded), streamed to the host
+        # per finished image (the device memory does not grow with the images of a call)
+        counts = torch.zeros((B + 1, self.ne), dtype=torch.int64, device=self.dev)
+        counts_np = np.zeros((B, n, self.ne), dtype=np.int64)
+        # spike totals per neuron, rows (awake, asleep, finished) per member, on the device
+        activity = tuple(torch.zeros((B * 3, w), dtype=torch.int64, device=self.dev)
+                         for w in (self.nx, self.ne + self.ni))
+        queue = _Queue(self)
         if on_demand is not None:
             for b in np.flatnonzero(on_demand > 0):
                 self._fall_asleep(b, int(on_demand[b]), ON_DEMAND_EPISODE, phase, used, since, planned,
                                   open_ep)
-            self._record_totals_before(list(open_ep), open_ep)
-        counts = torch.zeros((B * (n + 1), self.ne), dtype=torch.int64, device=self.dev)
-        # spike totals per neuron, rows (awake, asleep, finished) per member, on the device
-        activity = tuple(torch.zeros((B * 3, w), dtype=torch.int64, device=self.dev)
-                         for w in (self.nx, self.ne + self.ni))
+            queue.totals(list(open_ep), [(open_ep[b], "totals_before") for b in open_ep])
         rec, cap = None, 0
         if record:
             cap = int(max(self._record_bound(b, n * slot, sleeping[b]) + int(planned[b]) for b in range(B)))
@@ -378,35 +533,48 @@ class LockstepImpl:
                    for k, w in (("X", self.nx), ("N", self.ne + self.ni))}
             rec["asleep"] = torch.zeros((B, cap + 1), dtype=torch.bool, device=self.dev)
         # members that do nothing in this call tick along: their state is restored at the end
-        snapshots: dict[int, list] = {int(b): self._snapshot(b) for b in np.flatnonzero(phase == 2)} \
-            if (phase != 2).any() else {}
+        snapshots: dict[int, list] = {}
+        if (phase != 2).any():
+            for b in np.flatnonzero(phase == 2):
+                queue.snapshot(int(b), snapshots)
         done_images = 0
+        member_rows = np.arange(B)
         while (phase != 2).any():
             live = phase != 2
             awake, asleep = phase == 0, phase == 1
             t = self.counters[:, 0]
             active = live & learn & (awake | (asleep & self.learn_in_sleep))
             block_end = asleep & (((used + 1) % block == 0) | (used + 1 == planned))
-            plan = {
-                "awake": awake, "present": awake & (in_img < spi), "asleep": asleep,
-                "active": active, "img": img, "decay_a": neuron.adaptation_decays(t, a_every),
-                "adapt": adapt,
-                "epoch_end": live & ((t + 1) % self.t_epoch == 0) & (self.dirty | active),
-                "block_end": block_end, "k": since + 1,
-                "rec_pos": np.where(live, steps, cap),
-            }
-            self._tick(plan, thr_t, n, counts, activity, rec)
-            self.dirty = (self.dirty | active) & ~plan["epoch_end"]
+            present = awake & (in_img < spi)
+            epoch_end = live & ((t + 1) % self.t_epoch == 0) & (self.dirty | active)
+            plan = {"asleep": asleep, "active": active, "decay_a": neuron.adaptation_decays(t, a_every),
+                    "adapt": adapt, "epoch_end": epoch_end, "block_end": block_end, "k": since + 1,
+                    # t_epoch = 1 and no accumulator left over: every active member's epoch ends
+                    # now with only this step's events in it (applied to their synapses at once)
+                    "at_once": self.t_epoch == 1 and not self.dirty.any()}
+            row = np.stack([
+                t, self.counters[:, 1], present, asleep, active, np.minimum(img, n - 1) if n else img,
+                np.where(present, member_rows, B),  # counts row (B: discarded)
+                np.where(live, steps, cap),  # position in the spike record (cap: discarded)
+                np.where(awake, 0, np.where(asleep, 1, 2)) + member_rows * 3,  # activity row
+                epoch_end, block_end, since + 1,
+            ]).astype(np.int64)
+            queue.tick(plan, row, (thr_t, counts, activity, rec))
+            self.dirty = (self.dirty | active) & ~epoch_end
             self.counters[live, 0] += 1
             steps[live] += 1
             # wake members: advance the data stream, maybe fall asleep
             self.counters[awake, 1] += 1
             in_img[awake] += 1
             img_done = awake & (in_img == slot)
+            if img_done.any():
+                done = np.flatnonzero(img_done)
+                queue.counts(counts, done, img[done].copy(), counts_np)
             img[img_done] += 1
             in_img[img_done] = 0
             if learn and self.normalized and img_done.any():
-                self._normalize(np.flatnonzero(img_done))
+                done = np.flatnonzero(img_done)
+                queue.normalize(done, self.counters[done, 0].copy())
             trigger = awake & sleeping & (self.counters[:, 1] % period == 0)
             for b in np.flatnonzero(trigger):
                 self.counters[b, 2] += 1
@@ -414,7 +582,9 @@ class LockstepImpl:
                 if length > 0:
                     self._fall_asleep(b, length, int(self.counters[b, 2]), phase, used, since, planned,
                                       open_ep)
-            self._record_totals_before([b for b in np.flatnonzero(trigger) if phase[b] == 1], open_ep)
+            starting = [b for b in np.flatnonzero(trigger) if phase[b] == 1]
+            if starting:
+                queue.totals(starting, [(open_ep[b], "totals_before") for b in starting])
             # sleeping members: count, settle blocks, wake up
             used[asleep] += 1
             since[asleep] += 1
@@ -423,38 +593,39 @@ class LockstepImpl:
             ending = asleep & (used == planned)
             check = np.flatnonzero(block_end & (used < planned) & (tol > 0))
             if check.size and self.plastic:
-                tot = self._totals(check)
+                tot = queue.read_totals(check)  # the one place the host waits for the device
                 cols = [PATHWAY_NAMES.index(n_) for n_ in self.plastic]
-                for b, row in zip(check, tot, strict=True):
-                    t0 = [float(members[b].total0[n_]) for n_ in self.plastic]
-                    if sleep.wake_check([float(row[c]) for c in cols], t0, float(tol[b])):
-                        ending[b] = True
+                for tv in np.unique(tol[check]):  # members with the same tolerance at once
+                    sel = tol[check] == tv
+                    woke = check[sel][sleep.wake_check([tot[sel, c] for c in cols],
+                                                       list(self.total0_host[check[sel]].T), float(tv))]
+                    ending[woke] = True
+                    for b in woke:
                         open_ep[b]["woke_early"] = True
             ended = np.flatnonzero(ending)
             if ended.size:
-                for b, tot in zip(ended, self._totals(ended), strict=True):
+                for b in ended:
                     e = open_ep.pop(b)
                     self.counters[b, 3] += used[b]
-                    episodes[b].append({
-                        "episode": e["episode"], "start_step": e["start_step"],
-                        "wake_step": int(self.counters[b, 1]), "planned": int(planned[b]),
-                        "used": int(used[b]), "woke_early": e.get("woke_early", False),
-                        "totals_before": e["totals_before"],
-                        "totals_after": dict(zip(PATHWAY_NAMES, map(float, tot), strict=True)),
-                    })
+                    e.update(wake_step=int(self.counters[b, 1]), planned=int(planned[b]), used=int(used[b]))
+                    episodes[b].append(e)
                     phase[b] = 0
+                queue.totals(ended, [(episodes[b][-1], "totals_after") for b in ended])
             finished = live & (phase == 0) & (img >= n)
             for b in np.flatnonzero(finished):
                 phase[b] = 2
-                snapshots[b] = self._snapshot(b)
+                queue.snapshot(int(b), snapshots)
+            if queue.ticks >= CHUNK_TICKS:
+                queue.run()
             if progress is not None and int(img.sum()) != done_images:
                 done_images = int(img.sum())
                 progress(done_images)
+        queue.run()
         targets = [getattr(self, k) for k in _NEURON_STATE] + list(self.x.values()) + list(self.y.values())
         for b, saved in snapshots.items():
             for dst, src in zip(targets, saved, strict=True):
                 dst[b] = src
-        counts_np = counts.reshape(B, n + 1, self.ne)[:, :n].cpu().numpy()
+        queue.fill_totals()
         activity_np = torch.cat(activity, 1).reshape(B, 3, -1)[:, :2].cpu().numpy()
         spikes = None
         if record:
@@ -474,13 +645,9 @@ class LockstepImpl:
     def _fall_asleep(self, b, length, episode, phase, used, since, planned, open_ep) -> None:
         """Member b starts an episode of ``length`` planned steps after its current step."""
         phase[b], used[b], since[b], planned[b] = 1, 0, 0, length
-        open_ep[b] = {"episode": episode, "start_step": int(self.counters[b, 0])}
-
-    def _record_totals_before(self, starting, open_ep) -> None:
-        """The pathway totals of the members in ``starting`` into their open episode records."""
-        if starting:
-            for b, tot in zip(starting, self._totals(starting), strict=True):
-                open_ep[b]["totals_before"] = dict(zip(PATHWAY_NAMES, map(float, tot), strict=True))
+        open_ep[b] = {"episode": episode, "start_step": int(self.counters[b, 0]), "wake_step": None,
+                      "planned": length, "used": None, "woke_early": False, "totals_before": None,
+                      "totals_after": None}  # the episode record, completed when it ends
 
     def _record_bound(self, b: int, n_wake: int, sleeping: bool) -> int:
         """Upper bound of member b's steps in a call with n_wake wake steps (sleep included)."""
@@ -490,3 +657,96 @@ class LockstepImpl:
         w0, ep0 = int(self.counters[b, 1]), int(self.counters[b, 2])
         k = (w0 + n_wake) // sp.period - w0 // sp.period
         return n_wake + sum(sp.episode_length(ep0 + i) for i in range(1, k + 1))
+
+
+class _Queue:
+    """Device work of a call, in the order the host planned it, run in chunks.
+
+    Items: a tick (host plan, per-member vector), a normalization, a snapshot of a member's
+    neuron and trace state, the pathway totals of an episode record, the spike counts of
+    finished images. A chunk's tick vectors go to the device in one transfer (its draws are
+    hashed a block of ticks at a time), its finished images' counts come back in one transfer,
+    and the totals stay on the device until :meth:`fill_totals` reads them all at once.
+    """
+
+    def __init__(self, impl: LockstepImpl):
+        self.impl = impl
+        self.items: list = []
+        self.rows: list[np.ndarray] = []
+        self.ticks = 0
+        self.totals_pending: list = []  # (device tensor (k, 4), [(record dict, key), ...])
+        self.counts_pending: list = []  # (device rows, member indices, image indices, host array)
+
+    def tick(self, plan, row, args) -> None:
+        self.items.append(("tick", plan, len(self.rows), args))
+        self.rows.append(row)
+        self.ticks += 1
+
+    def counts(self, counts, members, images, into: np.ndarray) -> None:
+        """Move the finished images' counts (rows ``members`` of the device buffer ``counts``)
+        into ``into[members, images]`` (host), and zero those rows."""
+        self.items.append(("counts", counts, members, images, into))
+
+    def normalize(self, members, t) -> None:
+        self.items.append(("normalize", members, t))
+
+    def snapshot(self, b: int, into: dict) -> None:
+        self.items.append(("snapshot", b, into))
+
+    def totals(self, members, targets) -> None:
+        """Pathway totals of ``members`` (at this point of the plan) into ``targets``: one
+        (record dict, key) per member, filled by :meth:`fill_totals`."""
+        self.items.append(("totals", list(members), targets))
+
+    def read_totals(self, members) -> np.ndarray:
+        """Run the queue, then the totals (len(members), 4) as float64 on the host."""
+        self.run()
+        it = torch.as_tensor(np.asarray(members), device=self.impl.dev)
+        return self.impl._totals(it).cpu().numpy().astype(np.float64)
+
+    def run(self) -> None:
+        impl = self.impl
+        if self.rows:
+            rows = torch.from_numpy(np.stack(self.rows))
+            rows = rows.pin_memory().to(impl.dev, non_blocking=True) if impl.dev.type == "cuda" else rows
+            per_block = max(1, DRAW_BLOCK_ELEMENTS // (rows.shape[2] * len(impl.draw_index)))
+        h, h0 = None, 0
+        for item in self.items:
+            kind = item[0]
+            if kind == "tick":
+                _, plan, i, args = item
+                if h is None or i - h0 >= len(h):
+                    h, h0 = impl._draws(rows[i: i + per_block]), i
+                impl._tick(plan, rows[i], h[i - h0], *args)
+            elif kind == "counts":
+                _, buf, members, images, into = item
+                it = torch.as_tensor(members, device=impl.dev)
+                self.counts_pending.append((buf[it], members, images, into))
+                buf[it] = 0
+            elif kind == "normalize":
+                impl._normalize(item[1], item[2])
+            elif kind == "snapshot":
+                item[2][item[1]] = impl._snapshot(item[1])
+            else:
+                it = torch.as_tensor(item[1], device=impl.dev)
+                self.totals_pending.append((impl._totals(it), item[2]))
+        self.items, self.rows, self.ticks = [], [], 0
+        if self.counts_pending:  # one transfer for the chunk's finished images
+            values = torch.cat([c for c, *_ in self.counts_pending]).cpu().numpy()
+            i = 0
+            for _, members, images, into in self.counts_pending:
+                into[members, images] = values[i: i + len(members)]
+                i += len(members)
+            self.counts_pending = []
+
+    def fill_totals(self) -> None:
+        """Write every queued total into its record (one device read for the call)."""
+        if not self.totals_pending:
+            return
+        values = torch.cat([t for t, _ in self.totals_pending]).cpu().numpy().astype(np.float64)
+        i = 0
+        for _, targets in self.totals_pending:
+            for record, key in targets:
+                record[key] = dict(zip(PATHWAY_NAMES, map(float, values[i]), strict=True))
+                i += 1
+        self.totals_pending = []

@@ -227,6 +227,10 @@ def test_key_array_equals_key_for_numpy_and_torch():
         np.testing.assert_array_equal(rng.key_array(seeds, stream, counters, draw), expect)
         got = rng.key_array(torch.from_numpy(seeds), stream, torch.from_numpy(counters), draw)
         np.testing.assert_array_equal(got.numpy(), expect)
+        # the engine's device path: the (seed, stream) prefix once, then counters and draws as tensors
+        prefix = rng.key_prefix(torch.from_numpy(seeds), stream)
+        got = rng.key_from_prefix(prefix, torch.from_numpy(counters), torch.tensor([draw]))
+        np.testing.assert_array_equal(got.numpy(), expect)
 
 
 @pytest.mark.parametrize("counter", [0, 7, 2**32 + 5])

@@ -329,6 +329,25 @@ def _replay_feature_calls(sim, images, ref, ref_outs, ref_states, fixed, assert_
             np.testing.assert_array_equal(w, ref.signed_weights(n))
 
 
+def test_torch_path_in_small_chunks_matches_oracle(features_params, make_images, oracle_cache, monkeypatch,
+                                                   torch_single_thread, assert_states_match):
+    """The torch path queues its device work and runs it in chunks of CHUNK_TICKS ticks, hashing
+    the draws of several ticks at once; with chunks of 7 ticks and draw blocks of 3 ticks (both
+    prime to the slot, block and episode lengths) every boundary falls somewhere else, and the
+    all-features case (normalization, episodes, counts of finished images, snapshots of
+    finished members) stays bit-exact with the oracle in fixed point."""
+    from lava_sleep.engine import lockstep
+
+    params = features_params("linear")
+    images = make_images(sum(n for n, _ in FEATURE_CALLS), params.n_input, seed=2024)
+    ref, ref_outs, ref_states = _feature_oracle(oracle_cache, params, "fixed", np.int64, images)
+    sim = TorchSimulator([params], [SEED], mode="fixed", impl="torch")
+    per_tick = len(sim._impl.draw_index)
+    monkeypatch.setattr(lockstep, "CHUNK_TICKS", 7)
+    monkeypatch.setattr(lockstep, "DRAW_BLOCK_ELEMENTS", 3 * per_tick)
+    _replay_feature_calls(sim, images, ref, ref_outs, ref_states, True, assert_states_match)
+
+
 @pytest.mark.parametrize("impl", IMPLS)
 def test_all_model_features_float32_within_documented_tolerance(impl, features_params, make_images,
                                                                 oracle_cache, torch_single_thread):
