@@ -51,11 +51,8 @@ from lava_sleep.executors import LocalExecutor, RayExecutor
 from lava_sleep.experiment import DataCache, Member, TrainOptions, run_members
 from lava_sleep.io import atomic_write_json, read_jsonl
 from lava_sleep.summary import RUNS, line_id
-from lava_sleep.sweep import SweepConfig, run_sweep
+from lava_sleep.sweep import PAPER_FRACTIONS, PAPER_SWEEP, SweepConfig, run_sweep
 
-PAPER_FRACTIONS = [round(0.05 * i, 2) for i in range(11)]
-PAPER_SWEEP = {"datasets": 4, "fractions": len(PAPER_FRACTIONS), "seeds": 5, "n_train": 8000, "n_test": 2000,
-               "epochs": 1, "batch": len(PAPER_FRACTIONS)}
 NODES = (1, 4, 16)
 CORES_PER_NODE = os.cpu_count() or 1
 

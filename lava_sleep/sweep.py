@@ -60,6 +60,12 @@ from lava_sleep.summary import (  # noqa: F401 - re-exported: the sweep's file n
 
 SWEEP = "sweep.json"
 FAILED = "failed.jsonl"
+#: The paper's STDP sweep (docs/distributed.md): 4 datasets x 11 sleep fractions (0 to 0.5 by
+#: 0.05) x 5 seeds = 220 runs of the paper preset, 8,000 training and 2,000 held-out images,
+#: 1 epoch; ``batch``: one seed's 11 fractions per task.
+PAPER_FRACTIONS = [round(0.05 * i, 2) for i in range(11)]
+PAPER_SWEEP = {"datasets": 4, "fractions": len(PAPER_FRACTIONS), "seeds": 5, "n_train": 8000, "n_test": 2000,
+               "epochs": 1, "batch": len(PAPER_FRACTIONS)}
 #: Test-only fault injection into tasks (tests/integration/test_executors.py): ``exit-once:PATH``
 #: ends the worker process (``os._exit(1)``) in the first task that finds no file at PATH (it
 #: creates the file first, so the retry runs normally); ``raise:RUN_DIR`` makes the task holding

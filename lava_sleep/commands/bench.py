@@ -26,7 +26,16 @@ window after a warm-up and records::
   resized to 15x15; a dataset that fails to load is a one-line error (exit 2), never a silent
   substitute. Random images only with ``--random-images``, recorded in every row;
 * Lava rows run in a subprocess each (a hang or crash there cannot stop the bench) and are
-  recorded as ``status: "skipped"`` with the reason when the backend is unavailable.
+  recorded as ``status: "skipped"`` with the reason when the backend is unavailable;
+* ``launches_per_tick`` (rows of the engine's pure torch path, ``impl: "torch"``, which is
+  also what the CUDA rows run; None elsewhere): kernel launches per lockstep tick (one tick
+  advances every member one step), counted by :func:`launches_per_tick` under torch.profiler
+  in one extra call of one image after the timed window (profiling never slows the timed
+  calls). On CUDA it counts device kernels, memcpy and memset operations; on the CPU the
+  top-level ATen operator calls plus any torch.compile-generated kernels. ``launch_profile``
+  holds that call's ticks, sleep ticks, launches, launches by kind and what was counted
+  (training-schedule rows: the image after the window is the first of a sleep period, so
+  its ticks are wake ticks only).
 
 The JSON file is rewritten atomically after every row, so an interrupted bench keeps the
 rows it finished. Timings are wall-clock and depend on the machine's load; ``machine``
@@ -96,6 +105,10 @@ def add_arguments(p):
     p.add_argument("--device", default="auto",
                    help="torch rows: cpu, cuda or auto (default: CPU rows, plus CUDA rows when present)")
     p.add_argument("--seed", type=int, default=0, help="seed of the networks (default 0)")
+    p.add_argument("--impl", choices=("auto", "native", "torch"), default="auto",
+                   help="engine rows: auto (native C kernel on the CPU, torch on CUDA), native, or torch "
+                        "(the pure tensor path at every batch, on the per-image schedule; the path CUDA "
+                        "runs, with launches_per_tick)")
 
 
 # -- configuration ---------------------------------------------------------------------------
@@ -222,12 +235,16 @@ def cycle(images: np.ndarray, start: int, n: int) -> np.ndarray:
     return images[np.arange(start, start + n) % len(images)]
 
 
-def measure(sim, images, seconds: float, images_per_call: int = 1, warmup_images: int = 1) -> dict:
+def measure(sim, images, seconds: float, images_per_call: int = 1, warmup_images: int = 1,
+            sync=None) -> dict:
     """Warm up on ``warmup_images`` images, then call ``run()`` on ``images_per_call``
-    images at a time until ``seconds`` have passed (at least one call)."""
+    images at a time until ``seconds`` have passed (at least one call). ``sync()`` (e.g.
+    torch.cuda.synchronize) is called before the timer is read, so no queued work is missed."""
+    sync = sync or (lambda: None)
     sim.run(cycle(images, 0, warmup_images))
     steps = sleep_steps = calls = 0
     k = warmup_images
+    sync()
     t0 = time.perf_counter()
     while True:
         out = sim.run(cycle(images, k, images_per_call))
@@ -235,6 +252,7 @@ def measure(sim, images, seconds: float, images_per_call: int = 1, warmup_images
         calls += 1
         steps += int(np.sum(out.steps))
         sleep_steps += int(np.sum(out.sleep_steps))
+        sync()
         elapsed = time.perf_counter() - t0
         if elapsed >= seconds:
             break
@@ -252,7 +270,8 @@ def _row(backend, batch, device, mode, dtype, impl, fixed, sleep_fraction=SLEEP_
            "dtype": dtype, "impl": impl, "sleep_fraction": float(sleep_fraction),
            "schedule": SCHEDULE_TRAINING if chunked else SCHEDULE_PER_IMAGE,
            "steps": 0, "seconds": 0.0, "network_steps_per_s": None, "synaptic_events_per_s": None,
-           "sleep_steps": 0, "sleep_share": None, "status": "ok", "reason": None}
+           "sleep_steps": 0, "sleep_share": None, "launches_per_tick": None, "status": "ok",
+           "reason": None}
     p = row_params({**row, "mode": "fixed" if fixed else mode})
     per_period = period_images(p)
     if not chunked:
@@ -261,11 +280,15 @@ def _row(backend, batch, device, mode, dtype, impl, fixed, sleep_fraction=SLEEP_
         ipc = images_per_call or chunk_images(TRAIN_CHUNK, batch, per_period)
         warm = per_period if p.sleep.fraction > 0 else 1  # the first episode happens in the warm-up
     row.update({"images_per_call": int(ipc), "warmup_images": int(warm), "calls": 0, "images": 0,
-                "steps_per_image": p.input.steps_per_image, "sleep_period": p.sleep.period,
-                "sleep_tol": p.sleep.tol, "sleep_form": p.sleep.form,
-                "input_rate_hz": p.input.max_rate_hz})
+                **schedule_fields(p)})
     row.update(data_info or {"dataset": DEFAULT_DATASET, "random_images": False})
     return row
+
+
+def schedule_fields(p) -> dict:
+    """The fields of a record that say which schedule and input ``p`` run (steps, rate in Hz)."""
+    return {"steps_per_image": p.input.steps_per_image, "sleep_period": p.sleep.period,
+            "sleep_tol": p.sleep.tol, "sleep_form": p.sleep.form, "input_rate_hz": p.input.max_rate_hz}
 
 
 def _finish(row, res, eps) -> dict:
@@ -277,11 +300,16 @@ def _finish(row, res, eps) -> dict:
     return row
 
 
-def run_inprocess(row, images, seconds, seed, eps, threads=None) -> dict:
+def run_inprocess(row, images, seconds, seed, eps, threads=None, params=None) -> dict:
+    """Measure ``row`` in this process (``params``: the members' parameters, default
+    :func:`row_params`; a caller that passes others records them with :func:`schedule_fields`).
+    Rows of the engine's pure torch path also get ``launches_per_tick`` from one more call of
+    one image after the timed window."""
     from lava_sleep.backends import make_simulator
 
-    p = row_params(row)
+    p = row_params(row) if params is None else params
     B = row["batch"]
+    sync = None
     if row["backend"] == "numpy":
         sim = make_simulator("numpy", [p] * B, [seed + b for b in range(B)], mode=row["mode"],
                              dtype=row["dtype"])
@@ -291,12 +319,218 @@ def run_inprocess(row, images, seconds, seed, eps, threads=None) -> dict:
         sim = TorchSimulator([p] * B, [seed + b for b in range(B)], mode=row["mode"], dtype=row["dtype"],
                              device=row["device"], impl=row["impl"] or "auto", threads=threads)
         row["impl"] = sim.impl_name
+        if sim.device.type == "cuda":
+            import torch
+
+            def sync():
+                torch.cuda.synchronize(sim.device)
     try:
-        return _finish(row, measure(sim, images, seconds, row["images_per_call"], row["warmup_images"]), eps)
+        _finish(row, measure(sim, images, seconds, row["images_per_call"], row["warmup_images"], sync), eps)
+        if getattr(sim, "impl_name", None) == "torch":
+            nxt = row["warmup_images"] + row["images"]
+            prof = launches_per_tick(sim, cycle(images, nxt, 1))
+            row["launches_per_tick"] = prof.pop("launches_per_tick")
+            row["launch_profile"] = prof
+        return row
     finally:
         close = getattr(sim, "close", None)
         if close is not None:
             close()
+
+
+# -- kernel launches -------------------------------------------------------------------------
+#: CPU profiler events that stand for a torch.compile region (the code inductor generated runs
+#: inside), and name prefixes of the kernels inductor generates (C++ on the CPU, Triton on CUDA).
+COMPILED_REGIONS = ("Torch-Compiled Region", "CompiledFunction", "## Call CompiledFxGraph")
+GENERATED_KERNELS = ("cpp_fused", "triton_")
+#: kineto activity types of the device operations counted as launches, and their kind.
+DEVICE_KINDS = {"kernel": "kernel", "gpu_memcpy": "memcpy", "gpu_memset": "memset"}
+#: ATen operators that only make views or allocate (no data is read or written, no kernel runs on
+#: a GPU); a top-level call of one counts as a launch only when an operator below it computes.
+METADATA_OPS = frozenset({
+    "aten::view", "aten::_unsafe_view", "aten::reshape", "aten::_reshape_alias", "aten::slice",
+    "aten::select", "aten::unsqueeze", "aten::squeeze", "aten::expand", "aten::expand_as",
+    "aten::transpose", "aten::t", "aten::permute", "aten::as_strided", "aten::split",
+    "aten::split_with_sizes", "aten::unbind", "aten::alias", "aten::detach", "aten::view_as",
+    "aten::empty", "aten::empty_strided", "aten::empty_like", "aten::resize_", "aten::lift_fresh",
+    "aten::to", "aten::numpy_T", "aten::chunk", "aten::narrow"})
+CPU_COUNTED = ("top-level ATen operator calls (aten::* CPU events whose parent is not an aten:: event: "
+               "what Python dispatched), except calls that only make views or allocate (METADATA_OPS "
+               "with no computing operator below them; by_kind['metadata'], not counted)")
+DEVICE_COUNTED = ("CUDA device operations: kernels, memcpy and memset (each one launch on the device; "
+                  "by_kind splits them), from CUPTI through torch.profiler")
+
+
+def _get(event, attr, default=None):
+    """``attr`` of a profiler event: an attribute (torch FunctionEvent) or a method (raw kineto
+    event)."""
+    v = getattr(event, attr, default)
+    return v() if callable(v) else v
+
+
+class _Node:
+    """A CPU profiler event reduced to what :func:`count_cpu_launches` reads."""
+
+    __slots__ = ("name", "cpu_parent")
+
+    def __init__(self, name: str, cpu_parent=None):
+        self.name, self.cpu_parent = name, cpu_parent
+
+
+def cpu_event_tree(events) -> list:
+    """The synchronous CPU events among raw kineto events (``prof.profiler.kineto_results
+    .events()``) as nodes with ``name`` and ``cpu_parent``: the innermost event of the same
+    thread whose time span encloses it. Much cheaper than torch's ``prof.events()`` for the
+    hundreds of thousands of events of a profiled engine call."""
+    threads: dict = {}
+    for e in events:
+        if ("CPU" not in str(_get(e, "device_type", "CPU")) or _get(e, "is_async", False)
+                or _get(e, "is_hidden_event", False)):
+            continue
+        start, end = _get(e, "start_ns"), _get(e, "end_ns")
+        threads.setdefault(_get(e, "start_thread_id"), []).append((start, -end, _get(e, "name")))
+    nodes = []
+    for evs in threads.values():
+        evs.sort()  # by start, the enclosing (longer) event first
+        stack = []  # (end_ns, node) of the open events
+        for start, neg_end, name in evs:
+            while stack and stack[-1][0] <= start:
+                stack.pop()
+            node = _Node(name, stack[-1][1] if stack else None)
+            nodes.append(node)
+            stack.append((-neg_end, node))
+    return nodes
+
+
+def _ancestors(event):
+    parent = event.cpu_parent
+    while parent is not None:
+        yield parent
+        parent = parent.cpu_parent
+
+
+def count_cpu_launches(events) -> tuple[int, dict]:
+    """Launches in CPU profiler events (objects with ``name`` and ``cpu_parent``, such as torch's
+    FunctionEvents): top-level ATen operator calls (``aten::*`` whose parent is not ``aten::*``),
+    plus the kernels torch.compile generated (``cpp_fused*`` / ``triton_*`` events not inside
+    another such event), plus 1 for every outermost compiled region (``COMPILED_REGIONS``) in
+    which no generated kernel is visible (its fused code then counts as one launch).
+
+    A top-level call of a view or allocation operator (:data:`METADATA_OPS`) is not a launch
+    unless an operator below it computes (a reshape that copies, a ``to`` that converts); those
+    calls are counted in by_kind["metadata"] only.
+
+    Returns (launches, by_kind) with by_kind {"aten": n, "generated": n, "compiled_region": n,
+    "metadata": n} (launches = the sum of the first three).
+    """
+    events = [e for e in events if "CPU" in str(_get(e, "device_type", "CPU"))]
+    computes = set()  # ids of aten events that compute or have a computing aten descendant
+    for e in events:
+        if e.name.startswith("aten::") and e.name not in METADATA_OPS:
+            computes.add(id(e))
+            computes.update(id(a) for a in _ancestors(e))
+    by_kind = {"aten": 0, "generated": 0, "compiled_region": 0}
+    metadata = 0
+    regions = {}  # id(outermost compiled region) -> a generated kernel is visible inside
+    for e in events:
+        name = e.name
+        if name.startswith("aten::"):
+            parent = e.cpu_parent
+            if parent is None or not parent.name.startswith("aten::"):
+                if id(e) in computes:
+                    by_kind["aten"] += 1
+                else:
+                    metadata += 1
+            continue
+        up = list(_ancestors(e))
+        outer = [a for a in up if a.name.startswith(COMPILED_REGIONS)]
+        if name.startswith(GENERATED_KERNELS):
+            if not any(a.name.startswith(GENERATED_KERNELS) for a in up):
+                by_kind["generated"] += 1
+            if outer:
+                regions[id(outer[-1])] = True
+        elif name.startswith(COMPILED_REGIONS) and not outer:
+            regions.setdefault(id(e), False)
+    by_kind["compiled_region"] = sum(not seen for seen in regions.values())
+    return sum(by_kind.values()), {**by_kind, "metadata": metadata}
+
+
+def count_device_launches(events) -> tuple[int, dict]:
+    """Launches in profiler events of a CUDA device (raw kineto events or FunctionEvents):
+    kernels, memcpy and memset operations, by their kineto activity type (by name where the
+    event has none: "Memcpy*", "Memset*", else a kernel; user annotations are skipped).
+
+    Returns (launches, by_kind) with by_kind {"kernel": n, "memcpy": n, "memset": n}.
+    """
+    by_kind = dict.fromkeys(DEVICE_KINDS.values(), 0)
+    for e in events:
+        if "CUDA" not in str(_get(e, "device_type", "")):
+            continue
+        activity = _get(e, "activity_type")
+        if activity:
+            kind = DEVICE_KINDS.get(str(activity))
+        elif _get(e, "is_user_annotation", False):
+            kind = None
+        else:
+            name = str(_get(e, "name", ""))
+            kind = ("memcpy" if name.startswith("Memcpy") else "memset" if name.startswith("Memset")
+                    else "kernel")
+        if kind is not None:
+            by_kind[kind] += 1
+    return sum(by_kind.values()), by_kind
+
+
+def launches_per_tick(sim, images, learn: bool = True, sleep_on: bool = True) -> dict:
+    """Kernel launches per lockstep tick of one ``sim.run(images, learn, sleep_on)`` call,
+    counted under torch.profiler (the call runs slower than unprofiled: never time it).
+
+    ticks = ``int(out.steps.max())``: the lockstep path advances every member one step per
+    tick. On CUDA the launches are the device's kernels, memcpy and memset operations
+    (:func:`count_device_launches`); on the CPU the top-level ATen operator calls plus any
+    torch.compile-generated kernels (:func:`count_cpu_launches`). Returns ``{"launches_per_tick":
+    float, "ticks": int, "sleep_ticks": int or None, "launches": int, "by_kind": dict, "counted":
+    str}``; every number None for the native C kernel (``sim.impl_name == "native"``: one
+    compiled loop per member, no kernel launches), and launches_per_tick None when the
+    profiler recorded no device events on CUDA (CUPTI unavailable).
+    """
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    impl = getattr(sim, "impl_name", "torch")
+    if impl != "torch":
+        return {"launches_per_tick": None, "ticks": None, "sleep_ticks": None, "launches": None,
+                "by_kind": None, "counted": f"not applicable: impl {impl!r} launches no kernels per tick"}
+    dev = torch.device(getattr(sim, "device", "cpu"))
+    cuda = dev.type == "cuda"
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    if cuda:
+        torch.cuda.synchronize(dev)
+    with profile(activities=activities) as prof:
+        out = sim.run(images, learn=learn, sleep_on=sleep_on)
+        if cuda:
+            torch.cuda.synchronize(dev)
+    ticks = int(np.max(out.steps))
+    sleep = getattr(out, "sleep_steps", None)
+    results = getattr(getattr(prof, "profiler", None), "kineto_results", None)
+    if cuda:
+        launches, by_kind = count_device_launches(prof.events() if results is None else results.events())
+        counted = DEVICE_COUNTED
+    else:
+        launches, by_kind = count_cpu_launches(prof.events() if results is None
+                                               else cpu_event_tree(results.events()))
+        counted = CPU_COUNTED
+        if by_kind["generated"]:
+            counted += "; plus the torch.compile-generated kernels (cpp_fused*/triton_* events)"
+        if by_kind["compiled_region"]:
+            counted += (f"; plus {by_kind['compiled_region']} compiled region(s) whose generated kernels "
+                        "were not visible, counted as 1 launch each")
+    per_tick = launches / ticks if ticks else None
+    if cuda and not launches:
+        per_tick = None
+        counted += "; no device events were recorded (CUPTI unavailable?)"
+    return {"launches_per_tick": per_tick, "ticks": ticks,
+            "sleep_ticks": None if sleep is None else int(np.max(sleep)),
+            "launches": launches, "by_kind": by_kind, "counted": counted}
 
 
 def run_lava_subprocess(row, seconds, seed, eps, images=None) -> dict:
@@ -357,6 +591,8 @@ def plan_rows(args, cuda: bool, data_info: dict | None = None) -> list[dict]:
     f0 = fractions[0]
 
     def add(backend, batch, device, mode, dtype, impl, fixed, fraction=f0):
+        if backend == "torch" and impl is None and getattr(args, "impl", "auto") != "auto":
+            impl = args.impl
         ipc = None
         if backend == "torch" and impl != "torch":
             ipc = chunk_images(chunk, batch, period_images(training_params(fixed, fraction)))
@@ -384,7 +620,7 @@ def plan_rows(args, cuda: bool, data_info: dict | None = None) -> list[dict]:
                 for b in (batches[0], batches[-1]):
                     add("torch", b, dev, "float", "float32", None, False)
                     add("torch", b, dev, "fixed", "float64", None, True)
-                if dev == "cpu":  # the pure tensor path, for comparison with the native kernel
+                if dev == "cpu" and getattr(args, "impl", "auto") == "auto":  # the pure tensor path
                     add("torch", 1, dev, "float", "float64", "torch", False)
                     add("torch", 64, dev, "float", "float64", "torch", False)
     for be in BACKENDS[2:]:
