@@ -75,12 +75,20 @@ def _mul32(x, c: int):
 
 
 def _mix(x):
-    """A 32-bit avalanche mixer (xorshift-multiply, 'lowbias32' constants)."""
+    """A 32-bit avalanche mixer (xorshift-multiply, 'lowbias32' constants).
+
+    The argument is never modified: the first step makes a new array/tensor, and the rest works
+    in place on it (large arrays: fewer allocations).
+    """
+    if type(x).__module__ == "numpy" and getattr(x, "ndim", 1) == 0:
+        x = int(x)  # a NumPy scalar's overflow would warn
     x = x ^ (x >> 16)
-    x = _mul32(x, 0x7FEB352D)
-    x = x ^ (x >> 15)
-    x = _mul32(x, 0x846CA68B)
-    x = x ^ (x >> 16)
+    x *= 0x7FEB352D  # int64 arrays/tensors wrap modulo 2**64: the low 32 bits are exact
+    x &= MASK32
+    x ^= x >> 15
+    x *= 0x846CA68B
+    x &= MASK32
+    x ^= x >> 16
     return x
 
 

@@ -434,15 +434,21 @@ class LockstepImpl:
                     dc = dataclasses.replace(dc, static_target=self.static_target[name][it][:, None, None])
                 xi = rr = None
                 stream = rng.Stream.DECAY + p_idx
-                if self.fc is not None:
-                    k = self._keys(stream, t1[it], it)[:, None, None]
-                    rr = rng.uniform_u32(k, self.flat[name]) >> (32 - dc.decay_frac_bits)
-                elif dc.noise > 0:
-                    k1 = self._keys(stream, t1[it], it, 0)[:, None, None]
-                    k2 = self._keys(stream, t1[it], it, 1)[:, None, None]
-                    xi = rng.normal_int(k1, k2, self.flat[name]).to(self.dt) / rng.NORMAL_INT_SD
                 m = self.m[name][it]
                 mask = self.mask[name][it]
+                if self.fc is not None or dc.noise > 0:
+                    # per-synapse draws only where a synapse exists (elsewhere the result is
+                    # masked to 0 whatever they are); keys as the oracle's, per member
+                    g, i, j = mask.nonzero(as_tuple=True)
+                    flat = self.flat[name][i, j]
+                    if self.fc is not None:
+                        k = self._keys(stream, t1[it], it)[g]
+                        rr = torch.zeros_like(m)
+                        rr[g, i, j] = rng.uniform_u32(k, flat) >> (32 - dc.decay_frac_bits)
+                    else:
+                        k1, k2 = (self._keys(stream, t1[it], it, d)[g] for d in (0, 1))
+                        xi = torch.zeros_like(m)
+                        xi[g, i, j] = rng.normal_int(k1, k2, flat).to(self.dt) / rng.NORMAL_INT_SD
                 new = sleep.decay_block(dc, m, mask, self.total0[name][it], self.row_total0[name][it],
                                         k_steps, xi=xi, r=rr)
                 new, new_mask = sleep.floor_and_prune(dc, new, mask)
