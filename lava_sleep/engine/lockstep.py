@@ -11,12 +11,13 @@ over the members per tick), mirroring ``ReferenceSimulator.run``. The device wor
 and run in chunks: a chunk's per-member tick vectors travel in one transfer, the pathway
 totals of the episode records stay on the device until the call ends, and the host reads
 device data only where the model needs it (the early wake-up test at a block end with
-``tol > 0``: one read per such block), so the host never waits for the device per step.
+``tol > 0``: one read per such block). One wait remains per step on CUDA: ``nonzero``, which
+finds the spikes for the event-driven gathers, synchronises the device with the host.
 
 Random numbers: the per-member keys are derived on the device from the step counters
 (:func:`lava_sleep.rng.key_from_prefix`, the seed/stream prefix computed once), and all the
-per-element draws of a tick (noise, input, trace rounding) come from one hash call over a
-concatenated index, bit-identical to the oracle's separate calls.
+per-element draws of a block of ticks (noise, input, trace rounding) come from one hash call
+over a concatenated index, bit-identical to the oracle's separate calls.
 
 STDP is event-driven: only the rows of post-synaptic spikes and the columns of pre-synaptic
 spikes are gathered, updated and written back (with ``t_epoch = 1``, the default, the epoch
