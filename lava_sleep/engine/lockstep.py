@@ -364,14 +364,17 @@ class LockstepImpl:
                 touched[name] = (bj, jj, m_c, dm_c, mask_c)
         if apply_row is not None:
             self._apply_events(touched, apply_row, columns=True)
-        touched = {}
+        touched, rows = {}, {}
         for name in self.plastic:
             rule, m, mask = self.rules[name], self.m[name], self.mask[name]
             pre, post = name[0], name[1]
-            bi, ii = (s[post] & active_t[:, None]).nonzero(as_tuple=True)
+            if post not in rows:  # the learning post spikes and their traces, once per population
+                bi, ii = (s[post] & active_t[:, None]).nonzero(as_tuple=True)
+                rows[post] = bi, ii, yd[post][bi, ii][:, None]
+            bi, ii, y_r = rows[post]
             m_r, mask_r = m[bi, ii], mask[bi, ii]  # (K, pre)
             pot = stdp.potentiation(rule, m_r, xd[pre][bi])
-            dep = stdp.depression(rule, m_r, yd[post][bi, ii][:, None])
+            dep = stdp.depression(rule, m_r, y_r)
             dm_r = pot + torch.where(s[pre][bi], dep, 0 * dep)
             dm_r = torch.where(mask_r, dm_r, 0 * dm_r)
             if apply_row is None:
