@@ -243,16 +243,22 @@ def predict_seconds(batch: int, mode: str, seconds: float, calib: dict) -> float
     return calib.get("init_s_per_member", 0.0) * batch + call + max(seconds, call) + PROFILE_CALLS * call
 
 
-def throughput_row(batch, mode, device, images, seconds, eps, data_info, spi) -> dict:
-    """One bench row of the pure torch path on ``device`` (:func:`bench.run_inprocess`) plus its
-    peak device memory and wall time."""
-    import torch
-
+def planned_row(batch, mode, device, data_info, spi) -> tuple[dict, object]:
+    """The record of a throughput row before it runs, and its members' parameters."""
     fixed = mode == "fixed"
     row = bench._row("torch", batch, device, mode, "float64", "torch", fixed, bench.SLEEP_FRACTION,
                      data_info=data_info)
     p = check_params(fixed, bench.SLEEP_FRACTION, spi)
     row.update(bench.schedule_fields(p))
+    return row, p
+
+
+def throughput_row(batch, mode, device, images, seconds, eps, data_info, spi) -> dict:
+    """One bench row of the pure torch path on ``device`` (:func:`bench.run_inprocess`) plus its
+    peak device memory and wall time."""
+    import torch
+
+    row, p = planned_row(batch, mode, device, data_info, spi)
     cuda = device.startswith("cuda")
     if cuda:
         torch.cuda.reset_peak_memory_stats(device)
@@ -450,12 +456,10 @@ def main(argv=None) -> int:
         elapsed = time.perf_counter() - start
         guess = predict_seconds(batch, mode, seconds, calib)
         if elapsed >= args.budget or (guess is not None and elapsed + guess > args.budget):
-            row = bench._row("torch", batch, args.device, mode, "float64", "torch", mode == "fixed",
-                             data_info=data_info)
+            row = planned_row(batch, mode, args.device, data_info, spi)[0]
             why = (f"the {args.budget:g} s budget is spent ({elapsed:.0f} s)" if elapsed >= args.budget
                    else f"predicted {guess:.0f} s would end at {elapsed + guess:.0f} s, past the "
                         f"{args.budget:g} s budget")
-            row.update(bench.schedule_fields(check_params(mode == "fixed", bench.SLEEP_FRACTION, spi)))
             row.update(status="skipped", reason=f"time guard: {why}", peak_memory_bytes=None)
         else:
             row = throughput_row(batch, mode, args.device, images, seconds, eps, data_info, spi)

@@ -49,7 +49,7 @@ from lava_sleep.reference import NORMALIZE_DRAW, ON_DEMAND_EPISODE
 _NEURON_STATE = ("u", "v", "a", "pending")
 #: rows of a tick's per-member vector (one column per member), see LockstepImpl._plan_row
 (ROW_T, ROW_WAKE_T, ROW_PRESENT, ROW_ASLEEP, ROW_ACTIVE, ROW_IMAGE, ROW_COUNTS, ROW_REC,
- ROW_ACTIVITY, ROW_EPOCH_END, ROW_BLOCK_END, ROW_K) = range(12)
+ ROW_ACTIVITY, ROW_EPOCH_END) = range(10)
 #: queued device work items run at most this many ticks behind the host's plan
 CHUNK_TICKS = 256
 #: the draws of several ticks are hashed at once, up to this many elements (int64) per call
@@ -259,7 +259,6 @@ class LockstepImpl:
         present_t, asleep_t, active_t = r[ROW_PRESENT].bool(), r[ROW_ASLEEP].bool(), r[ROW_ACTIVE].bool()
         off = self.draw_offsets
         seg = [h[:, off[i]: off[i + 1]] for i in range(len(off) - 1)]
-        self._dw_keys = h[:, off[-1]:]  # (B, P) or empty
         z = rng.normal_from_u32(seg[0], seg[1])
         if asleep.all():
             noise = neuron.noise_from_int(z, self.nc, True, self.dt)
@@ -278,7 +277,7 @@ class LockstepImpl:
         s = {"X": sx, "E": s_n[:, : self.ne], "I": s_n[:, self.ne:]}
         cols = self._columns(s)
         self.pending = self._propagate(cols)  # weights before this step's learning
-        self._learn(s, cols, plan, r, active_t, seg[3:])
+        self._learn(s, cols, plan, r, active_t, seg[3:], h[:, off[-1]:])
         if plan["block_end"].any():
             self._decay(plan, r)
         counts.index_add_(0, r[ROW_COUNTS], s["E"].to(torch.int64))
@@ -289,11 +288,12 @@ class LockstepImpl:
             rec["N"][self.barange, r[ROW_REC]] = s_n
             rec["asleep"][self.barange, r[ROW_REC]] = asleep_t
 
-    def _learn(self, s, cols, plan, r, active_t, trace_draws):
+    def _learn(self, s, cols, plan, r, active_t, trace_draws, dw_keys):
         """ReferenceSimulator._learn for every member, learning masked per member.
 
         ``trace_draws``: the (pre, post) 32-bit draws of the stochastic trace rounding (empty
-        for the other rounding modes).
+        for the other rounding modes); ``dw_keys``: (B, P) keys of this epoch's stochastic
+        rounding of the updates per plastic pathway (empty for the other modes).
         """
         fc = self.fc
         rx = ry = {}
@@ -310,7 +310,7 @@ class LockstepImpl:
         ends = plan["epoch_end"]
         at_once = plan["at_once"]
         if plan["active"].any():
-            self._stdp_events(s, cols, xd, yd, active_t, r if at_once else None)
+            self._stdp_events(s, cols, xd, yd, active_t, dw_keys if at_once else None)
         self.x = {p: stdp.trace_add(xd[p], s[p].to(self.dt), fc) for p in xd}
         self.y = {p: stdp.trace_add(yd[p], s[p].to(self.dt), fc) for p in yd}
         if at_once or not ends.any():
@@ -339,15 +339,16 @@ class LockstepImpl:
 
         return rounding_offset(fc.dw_rounding, bits, draws), bits
 
-    def _stdp_events(self, s, cols, xd, yd, active_t, apply_row):
+    def _stdp_events(self, s, cols, xd, yd, active_t, apply_keys):
         """stdp.stdp_delta of every plastic pathway on the synapses that spikes touch, accumulated.
 
         Columns of pre-synaptic spikes (``cols``, gathered by :meth:`_columns`) get the
         depression on the rows without a post spike; rows of post-synaptic spikes get
         potentiation plus the depression of the pre spikes of the same step (the oracle's
         ``pot + dep`` per synapse). Every other synapse has dm = 0, and so has every synapse of
-        a member that does not learn. With ``apply_row`` (the tick's device vectors; t_epoch = 1
-        and no accumulator left over) the epoch is applied at once to the touched synapses,
+        a member that does not learn. With ``apply_keys`` (the rounding keys of
+        :meth:`_apply_events`; given when t_epoch = 1 and no accumulator is left over) the epoch
+        is applied at once to the touched synapses,
         columns first: on a synapse in both sets the column's update is the identity, and the
         rows, gathered after it, see the weights before this step."""
         touched = {}
@@ -358,12 +359,12 @@ class LockstepImpl:
             mask_c = mask[bj, :, jj]  # (K', post)
             dep_c = stdp.depression(rule, m_c, yd[post][bj])
             dm_c = torch.where(s[post][bj] | ~mask_c | ~active_t[bj][:, None], 0 * dep_c, dep_c)
-            if apply_row is None:
+            if apply_keys is None:
                 self.acc[name][bj, :, jj] = self.acc[name][bj, :, jj] + dm_c
             else:
                 touched[name] = (bj, jj, m_c, dm_c, mask_c)
-        if apply_row is not None:
-            self._apply_events(touched, apply_row, columns=True)
+        if apply_keys is not None:
+            self._apply_events(touched, apply_keys, columns=True)
         touched, rows = {}, {}
         for name in self.plastic:
             rule, m, mask = self.rules[name], self.m[name], self.mask[name]
@@ -377,17 +378,18 @@ class LockstepImpl:
             dep = stdp.depression(rule, m_r, y_r)
             dm_r = pot + torch.where(s[pre][bi], dep, 0 * dep)
             dm_r = torch.where(mask_r, dm_r, 0 * dm_r)
-            if apply_row is None:
+            if apply_keys is None:
                 self.acc[name][bi, ii] = self.acc[name][bi, ii] + dm_r
             else:
                 touched[name] = (bi, ii, m_r, dm_r, mask_r)
-        if apply_row is not None:
-            self._apply_events(touched, apply_row, columns=False)
+        if apply_keys is not None:
+            self._apply_events(touched, apply_keys, columns=False)
 
-    def _apply_events(self, touched, r, columns: bool) -> None:
+    def _apply_events(self, touched, keys, columns: bool) -> None:
         """stdp.apply_epoch on the gathered synapses of every pathway in ``touched`` ({name:
         (member index, column or row index, weights, dm, mask)}) and the write-back; fixed-point
-        stochastic rounding draws for all of them from one hash (keys per member and pathway)."""
+        stochastic rounding draws for all of them from one hash (``keys``: (B, P), per member
+        and plastic pathway)."""
         fc = self.fc
         offsets, bits = dict.fromkeys(touched), 0
         if fc is not None:
@@ -395,13 +397,13 @@ class LockstepImpl:
             if fc.dw_rounding != "stochastic":
                 offsets = dict.fromkeys(touched, rounding_offset(fc.dw_rounding, bits))
             elif touched:
-                keys, index = [], []
+                per_synapse, index = [], []
                 for name, (b, j, _, _, _) in touched.items():
-                    k = self._dw_keys[:, self.plastic.index(name)]
+                    k = keys[:, self.plastic.index(name)]
                     flat = self.flat[name][:, j].T if columns else self.flat[name][j]
-                    keys.append(k[b][:, None].expand_as(flat).reshape(-1))
+                    per_synapse.append(k[b][:, None].expand_as(flat).reshape(-1))
                     index.append(flat.reshape(-1))
-                u = rng.uniform_u32(torch.cat(keys), torch.cat(index)) >> (32 - bits)
+                u = rng.uniform_u32(torch.cat(per_synapse), torch.cat(index)) >> (32 - bits)
                 parts = u.split([len(i) for i in index])
                 offsets = {name: part.view_as(g[2])
                            for (name, g), part in zip(touched.items(), parts, strict=True)}
@@ -423,12 +425,10 @@ class LockstepImpl:
         ending = np.flatnonzero(plan["block_end"])
         # group by (decay constants, K): one integer key per member, no per-member Python work
         key = self.decay_group[ending] * (int(plan["k"].max()) + 1) + plan["k"][ending]
-        groups = {}
+        t1 = r[ROW_T] + 1  # the decay is keyed by the step count after this step
         for u in np.unique(key):
             idx = ending[key == u]
-            groups[(int(u), int(plan["k"][idx[0]]))] = idx.tolist()
-        t1 = r[ROW_T] + 1  # the decay is keyed by the step count after this step
-        for (_, k_steps), idx in groups.items():
+            k_steps = int(plan["k"][idx[0]])
             it = torch.as_tensor(idx, device=self.dev)
             for p_idx, name in enumerate(PATHWAY_NAMES):
                 if name not in self.plastic:
@@ -440,24 +440,30 @@ class LockstepImpl:
                 stream = rng.Stream.DECAY + p_idx
                 m = self.m[name][it]
                 mask = self.mask[name][it]
-                if self.fc is not None or dc.noise > 0:
-                    # per-synapse draws only where a synapse exists (elsewhere the result is
-                    # masked to 0 whatever they are); keys as the oracle's, per member
-                    g, i, j = mask.nonzero(as_tuple=True)
-                    flat = self.flat[name][i, j]
-                    if self.fc is not None:
-                        k = self._keys(stream, t1[it], it)[g]
-                        rr = torch.zeros_like(m)
-                        rr[g, i, j] = rng.uniform_u32(k, flat) >> (32 - dc.decay_frac_bits)
-                    else:
-                        k1, k2 = (self._keys(stream, t1[it], it, d)[g] for d in (0, 1))
-                        xi = torch.zeros_like(m)
-                        xi[g, i, j] = rng.normal_int(k1, k2, flat).to(self.dt) / rng.NORMAL_INT_SD
+                if self.fc is not None:
+                    k = self._keys(stream, t1[it], it)
+                    rr = self._at_synapses(name, mask, lambda g, flat, k=k, dc=dc:
+                                           rng.uniform_u32(k[g], flat) >> (32 - dc.decay_frac_bits))
+                elif dc.noise > 0:
+                    k1, k2 = (self._keys(stream, t1[it], it, d) for d in (0, 1))
+                    xi = self._at_synapses(name, mask, lambda g, flat, k1=k1, k2=k2:
+                                           rng.normal_int(k1[g], k2[g], flat).to(self.dt) / rng.NORMAL_INT_SD)
                 new = sleep.decay_block(dc, m, mask, self.total0[name][it], self.row_total0[name][it],
                                         k_steps, xi=xi, r=rr)
                 new, new_mask = sleep.floor_and_prune(dc, new, mask)
                 self.m[name][it] = new
                 self.mask[name][it] = new_mask
+
+    def _at_synapses(self, name, mask, draws) -> torch.Tensor:
+        """Per-synapse draws of pathway ``name`` for the members of ``mask`` (G, post, pre):
+        ``draws(g, flat)`` (g: the member's row in the group, flat: the synapse's flat index,
+        the oracle's draw index) at the existing synapses, 0 elsewhere. The decay and the
+        normalization mask their results, so what absent synapses draw never matters and is
+        not computed (10-15 % of the paper network's plastic entries exist)."""
+        g, i, j = mask.nonzero(as_tuple=True)
+        out = torch.zeros(mask.shape, dtype=self.dt, device=self.dev)
+        out[g, i, j] = draws(g, self.flat[name][i, j])
+        return out
 
     def _normalize(self, members, t) -> None:
         """Per-image normalization (ReferenceSimulator._normalize) of ``members``, keyed by
@@ -469,12 +475,13 @@ class LockstepImpl:
                 continue
             dc = self.norm[name]
             r = None
+            mask = self.mask[name][it]
             if self.fc is not None:
                 k = self._keys(rng.Stream.DECAY + p_idx, t, it, NORMALIZE_DRAW)
-                r = rng.uniform_u32(k[:, None, None], self.flat[name]) >> (32 - dc.decay_frac_bits)
-            self.m[name][it] = sleep.decay_block(dc, self.m[name][it], self.mask[name][it],
-                                                 self.total0[name][it], self.row_total0[name][it],
-                                                 1, r=r)
+                r = self._at_synapses(name, mask, lambda g, flat, k=k, dc=dc:
+                                      rng.uniform_u32(k[g], flat) >> (32 - dc.decay_frac_bits))
+            self.m[name][it] = sleep.decay_block(dc, self.m[name][it], mask, self.total0[name][it],
+                                                 self.row_total0[name][it], 1, r=r)
 
     # -- run ----------------------------------------------------------------------------------
     def run(self, thr: np.ndarray, learn: bool, sleep_on: bool, record: bool, progress):
@@ -567,7 +574,7 @@ class LockstepImpl:
                 np.where(present, member_rows, B),  # counts row (B: discarded)
                 np.where(live, steps, cap),  # position in the spike record (cap: discarded)
                 np.where(awake, 0, np.where(asleep, 1, 2)) + member_rows * 3,  # activity row
-                epoch_end, block_end, since + 1,
+                epoch_end,
             ]).astype(np.int64)
             queue.tick(plan, row, (thr_t, counts, activity, rec))
             self.dirty = (self.dirty | active) & ~epoch_end
@@ -580,11 +587,10 @@ class LockstepImpl:
             if img_done.any():
                 done = np.flatnonzero(img_done)
                 queue.counts(counts, done, img[done].copy(), counts_np)
+                if learn and self.normalized:
+                    queue.normalize(done, self.counters[done, 0].copy())
             img[img_done] += 1
             in_img[img_done] = 0
-            if learn and self.normalized and img_done.any():
-                done = np.flatnonzero(img_done)
-                queue.normalize(done, self.counters[done, 0].copy())
             trigger = awake & sleeping & (self.counters[:, 1] % period == 0)
             for b in np.flatnonzero(trigger):
                 self.counters[b, 2] += 1
@@ -737,7 +743,7 @@ class _Queue:
                 impl._normalize(item[1], item[2])
             elif kind == "snapshot":
                 item[2][item[1]] = impl._snapshot(item[1])
-            else:
+            elif kind == "totals":
                 it = torch.as_tensor(item[1], device=impl.dev)
                 self.totals_pending.append((impl._totals(it), item[2]))
         self.items, self.rows, self.ticks = [], [], 0
