@@ -15,8 +15,8 @@ import sys
 from lava_sleep import __version__
 from lava_sleep.errors import UserError
 
-COMMANDS = ("demo", "train", "eval", "sweep", "normalization-study", "quant", "continual", "plot", "bench",
-            "export")
+COMMANDS = ("demo", "train", "eval", "sweep", "normalization-study", "onchip-study", "quant", "continual",
+            "plot", "bench", "export")
 
 
 class _Parser(argparse.ArgumentParser):

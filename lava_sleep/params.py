@@ -365,6 +365,61 @@ class STDPParams:
         _check_range(self, "trace_impulse", 1, 2**self.trace_bits - 1, integer=True)
 
 
+#: Where the sleep runs (SleepParams.site).
+SLEEP_SITES = ("host", "onchip")
+#: Default decay period of the on-chip form: Lava's epoch dependency u8 (every 256 steps).
+ONCHIP_BLOCK = 256
+#: Largest decimation exponent k of Lava's ``u<k>`` dependency we use (u0 ... u9).
+ONCHIP_MAX_K = 9
+#: Loihi learning-rule scaling factors: mantissa 1..15 (Lava's bit-approximate engine holds it
+#: in W_S_MANT = 4 bits), sign separate, times 2**e with e in this range.
+LITERAL_MANT_MAX = 15
+LITERAL_EXP_RANGE = (-24, 8)
+
+
+def loihi_literal(x: float) -> tuple[int, int]:
+    """(mantissa, exponent) with mantissa in 1..LITERAL_MANT_MAX (sign carried by the
+    mantissa) and exponent in LITERAL_EXP_RANGE whose value ``mantissa * 2**exponent`` is
+    nearest to ``x`` (relative error); (0, 0) for 0. ParamError when |x| is outside the range."""
+    x = float(x)
+    if x == 0.0:
+        return 0, 0
+    ax, best = abs(x), None
+    lo, hi = LITERAL_EXP_RANGE
+    for e in range(lo, hi + 1):
+        m = round(ax / 2.0**e)
+        if 1 <= m <= LITERAL_MANT_MAX:
+            err = abs(m * 2.0**e - ax)
+            if best is None or err <= best[0]:
+                best = (err, m, e)
+    if best is None or best[0] > 0.5 * ax:
+        raise ParamError(f"{x!r} is outside the range of a Loihi learning-rule constant "
+                         f"(1..{LITERAL_MANT_MAX} times 2**e, e in [{lo}, {hi}])")
+    return (best[1] if x > 0 else -best[1]), best[2]
+
+
+def onchip_rate(sp) -> float:
+    """The on-chip decay constant c: ``1 - lam**block`` rounded to a Loihi literal."""
+    m, e = loihi_literal(1.0 - sp.lam**sp.block)
+    return m * 2.0**e
+
+
+def onchip_mismatches(sp) -> list[str]:
+    """What keeps SleepParams ``sp`` from the on-chip form (empty: nothing)."""
+    want = {"form": "linear", "target": "static", "decay_noise": 0.0, "w_floor": 0.0, "prune": False,
+            "tol": 0.0}
+    bad = [f"{k} {v!r} (has {getattr(sp, k)!r})" for k, v in want.items() if getattr(sp, k) != v]
+    k = sp.block.bit_length() - 1
+    if sp.block != 1 << k or k > ONCHIP_MAX_K:
+        bad.append(f"block a power of two <= {1 << ONCHIP_MAX_K} (has {sp.block})")
+    elif sp.lam < 1.0:
+        try:
+            loihi_literal(1.0 - sp.lam**sp.block)
+        except ParamError as exc:
+            bad.append(f"1 - lam**block as a learning-rule constant ({exc})")
+    return bad
+
+
 @dataclass(frozen=True)
 class SleepParams:
     """Sleep phase: silenced input, noise-driven activity, homeostatic decay (MODEL.md 4).
@@ -390,6 +445,16 @@ class SleepParams:
         prune: prune sub-floor synapses instead of flooring them.
         tol: early wake-up when every plastic pathway's total |w| is within tol
             (relative) of its target total. Range [0, 1]; 0 disables early wake-up.
+        site: where the sleep runs. "host" (default): the decay is settled by a controller
+            every `block` sleep steps of an episode and at its end, with ``lam**K``.
+            "onchip": the form a Loihi 2 learning engine can run without host access
+            (docs/model.md, "On-chip sleep"): a term ``-c (m - t)`` of the learning rule,
+            gated by a sleep third factor, evaluated at every global step t (steps done)
+            with ``t % block == 0`` while asleep, with the constant ``c =``
+            :func:`onchip_rate` (``1 - lam**block`` rounded to a Loihi literal). It needs
+            form "linear", target "static", decay_noise 0, w_floor 0, prune off, tol 0 and
+            block a power of two (Lava's epoch dependency ``u<k>``, k = log2(block) <= 9);
+            :meth:`onchip` converts host settings.
     """
 
     fraction: float = 0.0
@@ -402,6 +467,7 @@ class SleepParams:
     w_floor: float = 0.0
     prune: bool = False
     tol: float = 0.01
+    site: str = "host"
 
     def __post_init__(self):
         _check_range(self, "fraction", 0, 0.95)
@@ -414,6 +480,40 @@ class SleepParams:
         _check_range(self, "w_floor", 0, 1)
         _check_bool(self, "prune")
         _check_range(self, "tol", 0, 1)
+        _check_choice(self, "site", SLEEP_SITES)
+        if self.site == "onchip":
+            bad = onchip_mismatches(self)
+            if bad:
+                raise ParamError(f"SleepParams.site = 'onchip' needs {'; '.join(bad)} "
+                                 "(SleepParams.onchip() converts host settings)")
+
+    def onchip(self, block: int = ONCHIP_BLOCK) -> SleepParams:
+        """These settings as the on-chip form: same fraction, period and lam; linear static
+        decay, no decay noise, no floor or pruning, no early wake-up, ``block`` a power of two
+        (the decay is applied every ``block`` global steps while asleep)."""
+        return replace(self, site="onchip", form="linear", target="static", decay_noise=0.0,
+                       w_floor=0.0, prune=False, tol=0.0, block=int(block))
+
+    def decay_lam(self) -> float:
+        """The per-step factor the decay blocks use: ``lam`` (host), or on chip the factor
+        whose ``block``-th power is ``1 - onchip_rate(self)``, so that every backend's
+        ``lam**K`` tables give the literal the learning rule holds."""
+        if self.site == "host":
+            return self.lam
+        return (1.0 - onchip_rate(self)) ** (1.0 / self.block)
+
+    def settles(self, used: int, planned: int, t: int) -> bool:
+        """Whether the decay is settled after an episode's sleep step number ``used``
+        (1-based) of ``planned``, ``t`` the global step counter after that step (steps done).
+        Host: every ``block`` sleep steps and at the episode's end. On chip: where Lava's
+        ``u<k>`` dependency fires, ``t % block == 0`` (no settlement at the episode's end)."""
+        if self.site == "onchip":
+            return t % self.block == 0
+        return used % self.block == 0 or used == planned
+
+    def decay_steps(self, since: int) -> int:
+        """K of a settlement: the sleep steps since the last one (host), ``block`` on chip."""
+        return self.block if self.site == "onchip" else since
 
     def episode_length(self, k: int) -> int:
         """Planned length of sleep episode k (k = 1, 2, ...), in steps."""

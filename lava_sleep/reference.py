@@ -323,8 +323,8 @@ class ReferenceSimulator:
             self.t += 1
             used += 1
             since += 1
-            if used % sp.block == 0 or used == planned:
-                self._decay(since)
+            if sp.settles(used, planned, self.t):
+                self._decay(sp.decay_steps(since))
                 since = 0
                 tot = [float(self.m[n].sum()) for n in self.plastic]
                 tot0 = [float(self.total0[n]) for n in self.plastic]

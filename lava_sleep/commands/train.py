@@ -20,6 +20,7 @@ def add_arguments(p):
     options.add_data_arguments(p)
     p.add_argument("--sleep-fraction", type=float, default=None, metavar="F",
                    help="share of simulated steps spent asleep, 0 <= F <= 0.95 (default: the config's)")
+    options.add_sleep_site_argument(p)
     p.add_argument("--seed", type=int, default=0, help="seed of network, data split and noise (default 0)")
     p.add_argument("--model", default="stdp", help="stdp | sg (surrogate-gradient baseline; default stdp)")
     options.add_model_arguments(p)
@@ -99,6 +100,7 @@ def run(args) -> int:
         print_summary(r, out)
         return 0
     backend = options.backend_from_args(args)
+    params = options.params_for_site(params, args.sleep_site, backend)
     params = options.params_for_mode(params, args.mode)
     data = DataCache().run_data(args.dataset, params.input.image_size, args.seed, args.n_train,
                                 args.n_test, args.data_dir, args.subset)

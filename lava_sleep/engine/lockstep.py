@@ -519,6 +519,7 @@ class LockstepImpl:
         sleeping = np.array([sleep_on and s.fraction > 0 for s in sp])
         period = np.array([s.period for s in sp], dtype=np.int64)
         block = np.array([s.block for s in sp], dtype=np.int64)
+        onchip = np.array([s.site == "onchip" for s in sp])  # SleepParams.settles / decay_steps
         tol = np.array([s.tol for s in sp])
         phase = np.full(B, 0 if n > 0 else 2)  # 0 awake, 1 asleep, 2 finished
         img = np.zeros(B, dtype=np.int64)
@@ -561,11 +562,13 @@ class LockstepImpl:
             awake, asleep = phase == 0, phase == 1
             t = self.counters[:, 0]
             active = live & learn & (awake | (asleep & self.learn_in_sleep))
-            block_end = asleep & (((used + 1) % block == 0) | (used + 1 == planned))
+            block_end = asleep & np.where(onchip, (t + 1) % block == 0,
+                                          ((used + 1) % block == 0) | (used + 1 == planned))
             present = awake & (in_img < spi)
             epoch_end = live & ((t + 1) % self.t_epoch == 0) & (self.dirty | active)
             plan = {"asleep": asleep, "active": active, "decay_a": neuron.adaptation_decays(t, a_every),
-                    "adapt": adapt, "epoch_end": epoch_end, "block_end": block_end, "k": since + 1,
+                    "adapt": adapt, "epoch_end": epoch_end, "block_end": block_end,
+                    "k": np.where(onchip, block, since + 1),
                     # t_epoch = 1 and no accumulator left over: every active member's epoch ends
                     # now with only this step's events in it (applied to their synapses at once)
                     "at_once": self.t_epoch == 1 and not self.dirty.any()}

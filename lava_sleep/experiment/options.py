@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from lava_sleep.experiment.config import DTYPES, MODES, RunError, check_choice, resolve_backend
 from lava_sleep.experiment.files import check_out_dir  # noqa: F401 - commands call options.check_out_dir
-from lava_sleep.params import PRESET_EPOCHS, PRESETS
+from lava_sleep.params import PRESET_EPOCHS, PRESETS, ParamError, loihi_literal
 from lava_sleep.simulation import BackendError, resolve_mode
 
 
@@ -104,6 +104,37 @@ def params_for_mode(params, mode: str, log=None):
     for note in notes:
         (log or _note)(note)
     return params
+
+
+def add_sleep_site_argument(p):
+    """``--sleep-site host|onchip`` (SleepParams.site; default: the config's)."""
+    p.add_argument("--sleep-site", default=None, choices=("host", "onchip"),
+                   help="host: the sleep controller's decay (default of every preset); onchip: the "
+                        "form a Loihi 2 learning engine runs (docs/model.md 'On-chip sleep'); "
+                        "backend loihi2 always uses onchip")
+
+
+def params_for_site(params, site: str | None, backend: str, log=None):
+    """``params`` with the sleep site asked for: ``site`` "onchip" converts host settings with
+    SleepParams.onchip() (one line on stderr); backend loihi2 runs only the on-chip form, so
+    there host settings are converted too, with the same line. ParamError (one line) when the
+    conversion is impossible (lam whose block decay is no Loihi literal)."""
+    sp = params.sleep
+    if site == "host" and sp.site == "onchip":
+        raise ParamError("--sleep-site host: the config's sleep is the on-chip form; set its "
+                         "[sleep] values for the host instead")
+    if sp.site == "onchip" or not (site == "onchip" or (backend == "loihi2" and sp.fraction > 0)):
+        return params
+    from dataclasses import replace
+
+    from lava_sleep.params import onchip_rate
+
+    on = sp.onchip()
+    m, e = loihi_literal(onchip_rate(on))
+    why = "backend loihi2 runs only the on-chip sleep" if site != "onchip" else "--sleep-site onchip"
+    (log or _note)(f"{why}: linear decay toward the static target every {on.block} steps asleep, "
+                   f"c = {m} * 2**{e} (was {sp.form}/{sp.target}, block {sp.block}, tol {sp.tol})")
+    return replace(params, sleep=on)
 
 
 def report_failed(command: str, failed: list, where: str) -> int:

@@ -140,6 +140,7 @@ typedef struct {
     int64_t freeze_adaptation; /* calls with learning off leave a unchanged (NeuronParams.freeze_adaptation) */
     int64_t trace_rounding; /* ROUND_*: offset r of the fixed trace decay (x k + r) >> 12 */
     int64_t dw_rounding;    /* ROUND_*: offset r of the fixed epoch update (acc + r) >> dw_frac_bits */
+    int64_t onchip;         /* SleepParams.site "onchip": settle K = block where t % block == 0 */
 } member_t;
 
 typedef struct {
@@ -931,9 +932,10 @@ static int sleep_episode(ctx_t *c, int64_t planned, int on_demand) {
         if (step(c, NULL, 1, NULL)) return -1;
         used++;
         since++;
-        if (used % M->block == 0 || used == planned) {
+        /* SleepParams.settles / decay_steps */
+        if (M->onchip ? M->counters[0] % M->block == 0 : (used % M->block == 0 || used == planned)) {
             for (int p = 0; p < 4; p++)
-                if (M->path[p].plastic) decay_path(c, p, since);
+                if (M->path[p].plastic) decay_path(c, p, M->onchip ? M->block : since);
             since = 0;
             if (used < planned && wake_check(c)) {
                 woke = 1;

@@ -238,6 +238,7 @@ class MemberC(ctypes.Structure):
         + [("a_decay_every", _I)]
         + [("freeze_adaptation", _I)]  # calls with learn = 0 leave the adaptation unchanged
         + _fields("trace_rounding dw_rounding", _I)  # fixed: ROUNDING codes
+        + [("onchip", _I)]  # SleepParams.site == "onchip"
     )
 
 
@@ -356,14 +357,14 @@ class NativeNetwork:
         dc0 = next(iter(mi.decay.values()), None)
         form = dc0.form if dc0 is not None else sp.form
         s.form, s.target = {"log": 0, "linear": 1}[form], {"static": 0, "group": 1, "neuron": 2}[sp.target]
-        s.prune, s.tol = int(sp.prune), sp.tol
+        s.prune, s.tol, s.onchip = int(sp.prune), sp.tol, int(sp.site == "onchip")
         s.decay_noise = dc0.noise if dc0 is not None else 0.0
         # K-step constants exactly as kernels.sleep computes them (Python floats / round()).
-        self.c_tab[:] = [1.0 - sp.lam**k for k in range(len(self.c_tab))]
+        self.c_tab[:] = [1.0 - sp.decay_lam()**k for k in range(len(self.c_tab))]
         lks = []
         if fc is not None:
             one = 1 << fc.decay_frac_bits
-            lks = [int(round(sp.lam**k * one)) for k in range(len(self.lk_tab))]
+            lks = [int(round(sp.decay_lam()**k * one)) for k in range(len(self.lk_tab))]
             self.lk_tab[:] = lks
         ptr = lambda a: a.ctypes.data  # noqa: E731
         s.c_tab, s.lk_tab = ptr(self.c_tab), ptr(self.lk_tab)

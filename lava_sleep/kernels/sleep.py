@@ -56,10 +56,10 @@ def decay_consts(params, name: str, static_target: float, fixed_consts=None) -> 
     sp = params.sleep
     pw = params.network.pathway(name)
     if fixed_consts is None:
-        return DecayConsts(sp.form, sp.target, sp.lam, sp.decay_noise, static_target,
+        return DecayConsts(sp.form, sp.target, sp.decay_lam(), sp.decay_noise, static_target,
                            pw.w_min, pw.w_max, sp.w_floor, sp.prune, False)
     pf = fixed_consts.pathways[name]
-    return DecayConsts("linear", sp.target, sp.lam, 0.0, static_target, pf.m_min, pf.m_max,
+    return DecayConsts("linear", sp.target, sp.decay_lam(), 0.0, static_target, pf.m_min, pf.m_max,
                        pf.m_floor, sp.prune, True, fixed_consts.decay_frac_bits)
 
 

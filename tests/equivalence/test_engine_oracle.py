@@ -65,6 +65,9 @@ FIXED = {
     "neuron-no-sleep-stdp-plastic-EI": (
         dict(fraction=0.5, period=60, form="linear", target="neuron", block=10, tol=0.01, lam=0.998),
         dict(learn_in_sleep=False), {"EI": dict(plastic=True)}, {"early", "full"}),
+    # the on-chip form: settled where the global step is a multiple of block, none at episode end
+    "onchip-block8": (dict(fraction=0.3, period=100, lam=0.995, site="onchip", form="linear",
+                           target="static", decay_noise=0.0, tol=0.0, block=8), {}, {}, {"full"}),
 }
 FLOAT = {
     "log-neuron-noise": (dict(fraction=0.3, period=100, form="log", target="neuron", block=7, tol=0.0,
@@ -85,6 +88,9 @@ FLOAT = {
                               lam=0.999, decay_noise=0.2), dict(t_epoch=2), {}, {"full"}),
     "linear-neuron-noise": (dict(fraction=0.3, period=100, form="linear", target="neuron", block=9,
                                  tol=0.0, lam=0.999, decay_noise=0.1), {}, {}, {"full"}),
+    "onchip-block16-epoch2": (dict(fraction=0.3, period=100, lam=0.998, site="onchip", form="linear",
+                                   target="static", decay_noise=0.0, tol=0.0, block=16),
+                              dict(t_epoch=2), {}, {"full"}),
 }
 
 
