@@ -22,7 +22,8 @@ interface (:class:`BatchSimulator`):
 Backends: ``numpy`` (the oracle, float or fixed), ``torch`` (batched engine,
 device and dtype options), ``lava-float`` / ``lava-fixed`` (Lava graph models),
 ``lava-float-fused`` / ``lava-fixed-fused`` (the fused Lava model) and ``loihi2``
-(the Loihi-native variant; needs lava-loihi).
+(the Loihi-native variant with the on-chip sleep: Loihi 2 with lava-loihi, else Lava's CPU
+simulator; B = 1).
 """
 
 from __future__ import annotations

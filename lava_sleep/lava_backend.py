@@ -16,7 +16,8 @@ backend                model
                        (else the NumPy cores; ``fused_kernel`` picks)
 ``lava-fixed-fused``   fused model, fixed point
 ``loihi2``             the Loihi-native variant (lava_sleep.processes.loihi_native)
-                       on Loihi 2; needs Intel's lava-loihi extension
+                       with the on-chip sleep: on Loihi 2 with Intel's lava-loihi,
+                       else on Lava's CPU simulator (one line on stderr says so)
 =====================  ===========================================================
 
 The backend name decides float or fixed (the ``mode`` argument is ignored for
@@ -74,6 +75,19 @@ def lava_loihi_available() -> bool:
         return False
 
 
+_NOTICED: set = set()
+
+
+def _loihi2_notice(mode: str) -> None:
+    """One line on stderr (once per process and mode): loihi2 without lava-loihi simulates."""
+    import sys
+
+    if mode not in _NOTICED:
+        _NOTICED.add(mode)
+        sys.stderr.write(f"lava-sleep: backend loihi2 without lava-loihi: the Loihi-native network runs "
+                         f"on Lava's CPU simulator (Loihi2SimCfg, {mode} models)\n")
+
+
 def make(backend: str, params_list: list[ModelParams], seeds: list[int], mode: str = "float",
          dtype: str = "float64", fused_kernel: str = "auto"):
     """Create a Lava simulator (B = 1). Raises BackendError with one line when impossible.
@@ -88,15 +102,14 @@ def make(backend: str, params_list: list[ModelParams], seeds: list[int], mode: s
     if not lava_available():  # e.g. Python 3.11+, where lava-nc does not install
         raise BackendError(lava_missing_message(backend))
     if backend == "loihi2":
-        if not lava_loihi_available():
-            raise BackendError(
-                "backend 'loihi2' needs Intel's lava-loihi extension (module "
-                f"{LOIHI_MODULE}, package lava-loihi, available to INRC members), which is "
-                "not installed; use lava-float, lava-fixed or their -fused variants on the CPU")
-        if len(seeds) != 1:  # pragma: no cover - needs lava-loihi
+        if len(params_list) != 1 or len(seeds) != 1:
             raise BackendError(f"the loihi2 backend simulates one network (B = 1), got B = {len(seeds)}")
-        return LoihiNativeSimulator(params_list[0], seeds[0], mode="fixed",
-                                    hardware=True)  # pragma: no cover - needs lava-loihi
+        hardware = lava_loihi_available()
+        if hardware and mode != "fixed":  # pragma: no cover - needs lava-loihi
+            raise BackendError("Loihi 2 hardware runs fixed point only (--mode fixed)")
+        if not hardware:
+            _loihi2_notice(mode)
+        return LoihiNativeSimulator(params_list[0], seeds[0], mode=mode, hardware=hardware)
     if len(params_list) != 1 or len(seeds) != 1:
         raise BackendError(f"Lava backends simulate one network (B = 1), got B = {len(seeds)}")
     if dtype != "float64":
@@ -448,27 +461,62 @@ class LavaSimulator:
         raise BackendError("Lava backends cannot load a state; resume with the numpy or torch backend")
 
 
-class LoihiNativeSimulator:
-    """The Loihi-native variant (Lava's LIF / Dense / LearningDense, no sleep).
+def _csr_var_values(var, mask: np.ndarray) -> np.ndarray:
+    """Dense values of a csr Var (e.g. a learning connection's weights) whose stored entries are
+    exactly the True entries of ``mask`` in row-major order, read from the runtime buffer (not
+    with ``Var.get``, which rebuilds the matrix from the nonzero entries of the Var's initial
+    value and so misplaces values whenever an entry was initially 0). BackendError when the
+    buffer does not hold one value per entry of the mask (the model changed the structure)."""
+    while var.aliased_var is not None:
+        var = var.aliased_var
+    buf = np.asarray(var.process.runtime.get_var(var.id, None), dtype=np.float64).ravel()
+    if buf.size != int(mask.sum()):
+        raise BackendError(f"Lava's {var.name} holds {buf.size} entries for {int(mask.sum())} synapses: "
+                           "the connection's structure changed")
+    out = np.zeros(mask.shape)
+    out[mask] = buf
+    return out
 
-    One :meth:`run` per simulator: the input RingBuffer replays a raster that is
-    fixed when the network is built. ``hardware=True`` compiles for Loihi 2
-    (needs lava-loihi); otherwise Lava's CPU simulator runs the same Processes
-    (``floating_pt`` or ``fixed_pt`` models by ``mode``). The approximations of
-    this variant are listed in lava_sleep.processes.loihi_native.process.
+
+class LoihiNativeSimulator:
+    """The Loihi-native variant: Lava's LIF, Sparse / LearningSparse and SleepGatedLIF, with the
+    on-chip sleep as a term of the learning rule (lava_sleep.processes.loihi_native).
+
+    B = 1. Each :meth:`run` builds the network for the steps of that call (wake steps, and the
+    sleep episodes of the schedule, known in advance because the on-chip form has no early
+    wake-up), runs it and reads its state back; the next call builds it again from that state.
+    What carries over: weights, structural masks, u and v, the pathways' pending drive, the pre
+    traces (learning pathways) and post traces (learning populations), and the counters (global
+    step, wake step, episode, sleep steps). ``learn=False`` builds static Sparse pathways (weights
+    frozen, traces not advanced). ``hardware=True`` compiles for Loihi 2 (needs lava-loihi);
+    otherwise Lava's CPU simulator (``Loihi2SimCfg``) runs the same Processes.
     """
 
     batch = 1
 
     def __init__(self, params: ModelParams, seed: int, mode: str = "float", hardware: bool = False):
+        from lava_sleep.processes.loihi_native.process import initial_state, native_constants
+
         if params.network.n_inh < 1:
             raise BackendError("the Loihi-native variant needs at least one inhibitory neuron")
         if hardware and not lava_loihi_available():
             raise BackendError(f"hardware runs need lava-loihi ({LOIHI_MODULE}), which is not installed")
+        sp = params.sleep
+        if sp.fraction > 0 and sp.site != "onchip":
+            raise BackendError("backend loihi2 runs only the on-chip sleep: convert the SleepParams with "
+                               "SleepParams.onchip() (CLI: --sleep-site onchip)")
+        if sp.fraction > 0 and not params.stdp.learn_in_sleep:
+            raise BackendError("backend loihi2 learns in sleep only (stdp.learn_in_sleep = true)")
+        if sp.fraction > 0 and sp.block % params.stdp.t_epoch:
+            raise BackendError("backend loihi2 needs sleep.block a multiple of stdp.t_epoch")
         self.params, self.seed, self.mode, self.hardware = params, int(seed), mode, hardware
+        self.fixed = mode == "fixed"
         self.init = build_network(params, self.seed)
-        self._weights = None
-        self._ran = False
+        self.consts = native_constants(params, self.init, mode)
+        self.state = initial_state(params, self.init, self.consts)
+        for n in PATHWAY_NAMES:
+            self.state[f"mask_{n}"] = self.init.masks[n].copy()
+        self.t = self.wake_t = self.n_episodes = self.sleep_steps_total = 0
 
     def _run_config(self):
         from lava.magma.core import run_configs
@@ -477,54 +525,242 @@ class LoihiNativeSimulator:
         cfg = run_configs.Loihi2HwCfg if self.hardware else run_configs.Loihi2SimCfg
         return cfg(select_tag=tag, select_sub_proc_model=True)
 
+    def _check_b(self, b: int) -> None:
+        if b != 0:
+            raise BackendError(f"backend loihi2 holds one network; member {b} does not exist")
+
+    def _magnitudes_from(self, w: dict) -> dict:
+        dtype = np.int64 if self.fixed else np.float64
+        return {n: np.abs(np.asarray(w[n], dtype=np.float64)).astype(dtype) for n in PATHWAY_NAMES}
+
+    @staticmethod
+    def _dense(x) -> np.ndarray:
+        return np.asarray(x.todense()) if hasattr(x, "todense") else np.asarray(x)
+
+    def _weights_of(self, net, name: str) -> np.ndarray:
+        """Dense (post, pre) weights of learning pathway ``name`` read from the runtime.
+
+        Lava's ``Var.get`` rebuilds a csr Var from the *nonzero* entries of its initial value, so
+        a synapse that exists with weight 0 (an explicit entry) shifts every later value; the
+        network stores an explicit entry on every synapse of the mask in csr (row-major) order
+        (and the models keep them: processes/loihi_native/models.py), so the runtime's buffer is
+        read against the mask instead. Only learning pathways are read: a static ``Sparse``
+        cannot change its weights, and Lava's fixed ``Sparse`` model drops its zero entries
+        (``truncate_weights`` calls ``eliminate_zeros``), so its buffer does not match the mask.
+        """
+        mask = self.state[f"mask_{name}"]
+        return _csr_var_values(getattr(net, f"w_{name}"), mask)
+
+    def _plan(self, n_img: int, sleeping: bool):
+        """Per step of the call: asleep (bool), wake step index (-1 asleep) and the episodes
+        (k, offset, planned)."""
+        sp, slot = self.params.sleep, self.params.input.slot_steps
+        asleep, wake_idx, episodes = [], [], []
+        n_ep = self.n_episodes
+        for w in range(self.wake_t, self.wake_t + n_img * slot):
+            asleep.append(False)
+            wake_idx.append(w)
+            if sleeping and (w + 1) % sp.period == 0:
+                n_ep += 1
+                planned = sp.episode_length(n_ep)
+                if planned > 0:
+                    episodes.append((n_ep, len(asleep), planned))
+                    asleep += [True] * planned
+                    wake_idx += [-1] * planned
+        return np.array(asleep, dtype=bool), np.array(wake_idx), episodes, n_ep
+
     def run(self, images, learn: bool = True, sleep_on: bool = True, record_spikes: bool = False,
             progress=None) -> BatchOutput:
-        """Present ``images`` (wake steps only; learning always on, no sleep phase)."""
+        """Present ``images`` ((n, n_input) or (1, n, n_input) uint8), each for steps_per_image
+        wake steps and rest_steps empty ones, with the sleep schedule when ``sleep_on`` and the
+        fraction > 0 (needs ``learn``); continues from the previous call's state."""
         from lava.magma.core.run_conditions import RunSteps
 
-        from lava_sleep.processes.loihi_native.process import LoihiEINetwork, input_raster
+        from lava_sleep.processes.loihi_native.process import LoihiEINetwork, input_raster, noise_raster
 
-        if self._ran:
-            raise BackendError("the Loihi-native simulator runs one image stream; create a new one")
-        if not learn or record_spikes:
-            raise BackendError("the Loihi-native variant always learns and records no spike raster")
         images = np.asarray(images)
         if images.ndim == 3:
+            if images.shape[0] != 1:
+                raise BackendError("backend loihi2 simulates one network (B = 1)")
             images = images[0]
-        raster = input_raster(self.params, self.seed, images)
-        net = LoihiEINetwork(params=self.params, seed=self.seed, input_spikes=raster, mode=self.mode,
-                             init=self.init)
-        self._ran = True
-        try:
-            net.run(condition=RunSteps(num_steps=raster.shape[1]), run_cfg=self._run_config())
-            spikes = np.asarray(net.spikes_E.get()) != 0
-            self._weights = {n: np.asarray(getattr(net, f"w_{n}").get(), dtype=np.float64)
-                             for n in PATHWAY_NAMES}
-        finally:
-            net.stop()
-        spi, slot = self.params.input.steps_per_image, self.params.input.slot_steps
-        counts = spikes.T.reshape(len(images), slot, -1)[:, :spi].sum(axis=1).astype(np.int64)
+        p = self.params
+        sleeping = sleep_on and p.sleep.fraction > 0
+        if sleeping and not learn:
+            raise BackendError("backend loihi2 sleeps only while learning (learn=False needs sleep_on=False)")
+        n_img = len(images)
+        spi, slot = p.input.steps_per_image, p.input.slot_steps
+        sizes = p.sizes()
+        asleep, wake_idx, episodes, n_ep = self._plan(n_img, sleeping)
+        steps = len(asleep)
+        wake_raster = input_raster(p, self.seed, images, wake_t0=self.wake_t) if n_img else \
+            np.zeros((p.n_input, 0), dtype=bool)
+        raster = np.zeros((p.n_input, steps), dtype=bool)
+        raster[:, ~asleep] = wake_raster
+        t_after = self.t + 1 + np.arange(steps)
+        pulse = (asleep & (t_after % p.sleep.block == 0)).astype(float) if sleeping else np.zeros(steps)
+        noise = noise_raster(p, self.seed, self.consts, self.t, asleep)
+        out_episodes = []
+        if steps:
+            net = LoihiEINetwork(params=p, seed=self.seed, input_spikes=raster, mode=self.mode,
+                                 init=self.init,
+                                 decay_pulse=pulse, noise=noise, learn=learn, state=self.state,
+                                 consts=self.consts, t0=self.t)
+            plastic = [n for n in p.network.plastic_pathways if learn]
+            cfg = self._run_config()
+
+            def totals():
+                m = {n: np.abs(self._weights_of(net, n)).sum() for n in plastic}
+                return {n: float(m[n]) if n in m else float(np.abs(self.state[f"w_{n}"]).sum())
+                        for n in PATHWAY_NAMES}
+
+            try:
+                done = 0
+                for k, off, planned in episodes:
+                    if off > done:
+                        net.run(condition=RunSteps(num_steps=off - done), run_cfg=cfg)
+                    before = totals()
+                    net.run(condition=RunSteps(num_steps=planned), run_cfg=cfg)
+                    done = off + planned
+                    out_episodes.append({
+                        "episode": k, "start_step": self.t + off, "wake_step": int(wake_idx[off - 1]) + 1,
+                        "planned": planned, "used": planned, "woke_early": False,
+                        "totals_before": before, "totals_after": totals()})
+                if steps > done:
+                    net.run(condition=RunSteps(num_steps=steps - done), run_cfg=cfg)
+                spikes = {q: self._dense(getattr(net, f"spikes_{q}").get()) != 0 for q in ("E", "I")}
+                new = dict(self.state)
+                for n in PATHWAY_NAMES:
+                    if learn and n in self.consts.rules:  # static pathways keep their weights
+                        new[f"w_{n}"] = np.where(self.state[f"mask_{n}"], self._weights_of(net, n), 0.0)
+                    new[f"abuf_{n}"] = self._dense(getattr(net, f"abuf_{n}").get()).astype(np.float64)
+                    if learn and n in self.consts.rules:
+                        new[f"x1_{n}"] = self._dense(getattr(net, f"x1_{n}").get()).astype(np.float64)
+                for q in ("E", "I"):
+                    for var in ("u", "v"):
+                        new[f"{var}_{q}"] = self._dense(getattr(net, f"{var}_{q}").get()).astype(np.float64)
+                    if learn and q in self.consts.post:
+                        new[f"y1_{q}"] = self._dense(getattr(net, f"y1_{q}").get()).astype(np.float64)
+            finally:
+                net.stop()
+            self.state = new
+        else:
+            spikes = {q: np.zeros((sizes[q], 0), dtype=bool) for q in ("E", "I")}
+        wake_cols = np.flatnonzero(~asleep)
+        e_wake = spikes["E"][:, wake_cols].T.reshape(n_img, slot, -1)
+        counts = e_wake[:, :spi].sum(axis=1).astype(np.int64)
+        activity = np.zeros((2, sizes["X"] + sizes["E"] + sizes["I"]), dtype=np.int64)
+        for row, cols in ((0, ~asleep), (1, asleep)):
+            activity[row] = np.concatenate([raster[:, cols].sum(1), spikes["E"][:, cols].sum(1),
+                                            spikes["I"][:, cols].sum(1)])
+        sleep_steps = int(asleep.sum())
+        self.t += steps
+        self.wake_t += n_img * slot
+        self.n_episodes = n_ep
+        self.sleep_steps_total += sleep_steps
         if progress is not None:
-            progress(len(images))
-        return BatchOutput(counts=counts[None], episodes=[[]], spikes=None,
-                           steps=np.array([raster.shape[1]]), sleep_steps=np.array([0]))
+            progress(n_img)
+        rec = None
+        if record_spikes:
+            rec = [{"X": raster.T.copy(), "E": spikes["E"].T.copy(), "I": spikes["I"].T.copy(),
+                    "asleep": asleep.copy()}]
+        return BatchOutput(counts=counts[None], episodes=[out_episodes], spikes=rec,
+                           steps=np.array([steps]), sleep_steps=np.array([sleep_steps]),
+                           activity=activity[None])
 
     def sleep(self, steps, learn: bool = True, record_spikes: bool = False) -> BatchOutput:
-        """No sleep phase on Loihi 2 as is: always a BackendError."""
+        """No on-demand sleep: always a BackendError."""
         raise BackendError("backend loihi2 has no on-demand sleep")
+
+    def magnitudes(self, b: int = 0) -> dict[str, np.ndarray]:
+        """Weight magnitudes per pathway (float weight units, or integer LSB in fixed mode)."""
+        self._check_b(b)
+        return self._magnitudes_from({n: self.state[f"w_{n}"] for n in PATHWAY_NAMES})
 
     def weights(self, b: int = 0) -> dict[str, np.ndarray]:
         """Signed weights in weight units (fixed: integer weights times the pathway LSB)."""
-        if self._weights is None:
-            raise BackendError("no weights yet: run the Loihi-native simulator first")
-        if self.mode == "float":
-            return {n: w.copy() for n, w in self._weights.items()}
+        self._check_b(b)
+        if not self.fixed:
+            return {n: self.state[f"w_{n}"].astype(np.float64).copy() for n in PATHWAY_NAMES}
         fc = to_fixed(self.params)
-        return {n: w * fc.pathways[n].lsb for n, w in self._weights.items()}
+        return {n: self.state[f"w_{n}"].astype(np.float64) * fc.pathways[n].lsb for n in PATHWAY_NAMES}
 
     def masks(self, b: int = 0) -> dict[str, np.ndarray]:
-        """The initial structural masks (LearningDense may grow absent synapses: see the docs)."""
-        return {n: m.copy() for n, m in self.init.masks.items()}
+        """The structural masks (LearningSparse keeps them: absent synapses never grow)."""
+        self._check_b(b)
+        return {n: self.state[f"mask_{n}"].copy() for n in PATHWAY_NAMES}
+
+    def _scales(self):
+        """(voltage scale to the oracle's units, {pathway: pre-trace impulse}, {pop: post impulse})."""
+        from lava_sleep.fixed import synaptic_gain
+
+        vs = 1.0 if self.fixed else synaptic_gain(self.params)
+        xi = {n: float(r.x1_impulse) for n, r in self.consts.rules.items()}
+        yi = {q: float(pt.impulse) for q, pt in self.consts.post.items()}
+        if self.fixed:  # traces in counts of trace_impulse, as the oracle's fixed traces
+            ti = self.params.stdp.trace_impulse
+            xi = {n: v / ti for n, v in xi.items()}
+            yi = {q: v / ti for q, v in yi.items()}
+        return vs, xi, yi
+
+    def state_dict(self, b: int = 0) -> dict[str, np.ndarray]:
+        """ReferenceSimulator.state_dict keys. u, v in the oracle's units (float: mV relative to
+        v_rest, i.e. Lava's value times the synaptic gain); a = 0 (no adaptation); pending = the
+        summed pending drive; x_<pop> / y_<pop>: the learning engine's traces divided by their
+        impulse (0 where no learning pathway keeps them); acc_* = 0 (t_epoch updates are applied
+        by the engine)."""
+        self._check_b(b)
+        st, p = self.state, self.params
+        dtype = np.int64 if self.fixed else np.float64
+        sizes = p.sizes()
+        vs, xi, yi = self._scales()
+        d = {"u": np.concatenate([st["u_E"], st["u_I"]]) * vs,
+             "v": np.concatenate([st["v_E"], st["v_I"]]) * vs}
+        d["a"] = np.zeros(sizes["E"] + sizes["I"])
+        d["pending"] = np.concatenate([st["abuf_XE"] + st["abuf_EE"] + st["abuf_IE"], st["abuf_EI"]])
+        d["counters"] = np.array([self.t, self.wake_t, self.n_episodes, self.sleep_steps_total])
+        for q in ("X", "E", "I"):
+            src = [n for n in self.consts.rules if n[0] == q and xi[n] > 0]
+            d[f"x_{q}"] = st[f"x1_{src[0]}"] / xi[src[0]] if src else np.zeros(sizes[q])
+        for q in ("E", "I"):
+            d[f"y_{q}"] = st[f"y1_{q}"] / yi[q] if yi.get(q, 0) > 0 else np.zeros(sizes[q])
+        for n, m in self.magnitudes().items():
+            d[f"m_{n}"] = m
+            d[f"mask_{n}"] = st[f"mask_{n}"].copy()
+        for n in p.network.plastic_pathways:
+            d[f"acc_{n}"] = np.zeros(st[f"mask_{n}"].shape)
+        out = {}
+        for k, v in d.items():
+            v = np.asarray(v)
+            out[k] = (v if k.startswith("mask_") or k == "counters"
+                      else (np.rint(v) if self.fixed else v).astype(dtype))
+        return out
+
+    def load_state_dict(self, b: int, d) -> None:
+        """Load a state (ReferenceSimulator.state_dict keys; the inverse of :meth:`state_dict`):
+        weights, masks, u, v, pending drive (as the X->E and E->I pathways' buffers), traces and
+        counters. The next :meth:`run` builds the network from it."""
+        self._check_b(b)
+        p = self.params
+        sizes = p.sizes()
+        n_e = sizes["E"]
+        vs, xi, yi = self._scales()
+        st = dict(self.state)
+        for n in PATHWAY_NAMES:
+            mask = np.asarray(d[f"mask_{n}"]).astype(bool)
+            st[f"mask_{n}"] = mask
+            m = np.asarray(d[f"m_{n}"], dtype=np.float64)
+            st[f"w_{n}"] = np.where(mask, p.network.pathway(n).sign * m, 0.0)
+            st[f"abuf_{n}"] = np.zeros(mask.shape[0])
+        u, v, pend = (np.asarray(d[k], dtype=np.float64) for k in ("u", "v", "pending"))
+        st["u_E"], st["u_I"] = u[:n_e] / vs, u[n_e:] / vs
+        st["v_E"], st["v_I"] = v[:n_e] / vs, v[n_e:] / vs
+        st["abuf_XE"], st["abuf_EI"] = pend[:n_e].copy(), pend[n_e:].copy()
+        for n in self.consts.rules:
+            st[f"x1_{n}"] = np.asarray(d[f"x_{n[0]}"], dtype=np.float64) * xi[n]
+        for q in ("E", "I"):
+            st[f"y1_{q}"] = np.asarray(d[f"y_{q}"], dtype=np.float64) * yi.get(q, 0.0)
+        self.t, self.wake_t, self.n_episodes, self.sleep_steps_total = (int(c) for c in d["counters"])
+        self.state = st
 
     def close(self) -> None:
         """Nothing to release: every run stops its runtime."""

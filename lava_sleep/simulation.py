@@ -18,7 +18,7 @@ BACKENDS = ("numpy", "torch", "lava-float", "lava-fixed", "lava-float-fused", "l
             "loihi2")
 #: Backends whose name fixes the number format ("float" or "fixed"); the others take --mode.
 BACKEND_MODES = {"lava-float": "float", "lava-float-fused": "float",
-                 "lava-fixed": "fixed", "lava-fixed-fused": "fixed", "loihi2": "fixed"}
+                 "lava-fixed": "fixed", "lava-fixed-fused": "fixed"}
 MODES = ("float", "fixed")
 
 

@@ -68,8 +68,8 @@ def add_backend_arguments(p) -> None:
                    help="numpy | torch | lava-float | lava-fixed | ... (default: torch if available, "
                         "else numpy)")
     p.add_argument("--mode", default=None,
-                   help="float | fixed (default: what the backend's name says, lava-fixed* and loihi2 "
-                        "fixed, else float)")
+                   help="float | fixed (default: what the backend's name says, lava-fixed* fixed, "
+                        "else float)")
     p.add_argument("--dtype", default="float64", help="float64 | float32 (float mode; default float64)")
     p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N (torch; default cpu)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

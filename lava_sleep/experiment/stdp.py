@@ -29,6 +29,7 @@ fractions and seeds) in one :func:`lava_sleep.backends.make_simulator` batch:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import sys
 import time
@@ -47,7 +48,7 @@ from lava_sleep.io import atomic_savez
 from lava_sleep.metrics import diversity, pathway_bounds, phi, weight_health
 from lava_sleep.params import ModelParams
 from lava_sleep.readout import LinearReadout, accuracy, assign_labels, class_rates, predict_assignment
-from lava_sleep.simulation import BackendError
+from lava_sleep.simulation import BackendError, BatchOutput
 
 
 @dataclass
@@ -346,7 +347,7 @@ def run_members(members: list[Member], opts: TrainOptions) -> list[dict]:
                 extra.append((k, m))
     train_sim = sim
     sim, eval_backend, states = _eval_simulator(sim, members, trained, [m for _, m in extra], opts)
-    if sim is not train_sim:
+    if sim is not train_sim and getattr(sim, "first", None) is not train_sim:
         close_simulator(train_sim)
     ev_data = [m.data for m in members] + [m.data for _, m in extra]
     ev_shared = all(d is ev_data[0] for d in ev_data)
@@ -436,14 +437,25 @@ def _eval_simulator(sim, members, trained, extra, opts):
     the same mode and dtype for Lava backends) holding the trained members, loaded with their
     states, followed by the ``extra`` members (untrained networks) in their initial states.
     Keys a Lava backend does not report (traces no pathway learns from) keep the oracle's
-    initial values; with learning off they do not influence any spike.
+    initial values; with learning off they do not influence any spike. ``loihi2`` is another
+    neuron model (Lava's LIF: no adaptation, noise as input current), so its trained members
+    are evaluated on the training simulator itself and the untrained baselines on the oracle
+    (:class:`_SplitEval`; the result's eval_backend says so).
     """
-    if not extra:
+    if not extra or opts.backend == "loihi2":
         try:
             sim.load_state_dict(0, trained[0])  # probe: reloading the current state changes nothing
-            return sim, opts.backend, trained
         except BackendError:
             pass
+        else:
+            if not extra:
+                return sim, opts.backend, trained
+            # the Loihi-native network is its own neuron model: its readout is fitted on its own
+            # spike counts; the untrained baselines run on the oracle beside it
+            base, backend, states = _eval_simulator(sim, [], [], extra,
+                                                    dataclasses.replace(opts, backend="numpy"))
+            return (_SplitEval(sim, len(members), base), f"{opts.backend} (baselines: {backend})",
+                    trained + states)
     backend = opts.backend if opts.backend in ("numpy", "torch") else "numpy"
     allm = list(members) + list(extra)
     ev = make_simulator(backend, [m.params for m in allm], [m.seed for m in allm], mode=opts.mode,
@@ -454,6 +466,40 @@ def _eval_simulator(sim, members, trained, extra, opts):
     for b in range(n):
         ev.load_state_dict(b, states[b])
     return ev, backend, states
+
+
+class _SplitEval:
+    """Two simulators evaluated as one batch: members 0..n-1 on ``first``, the rest on ``rest``
+    (``run`` concatenates their counts; the other calls go to the simulator holding member b)."""
+
+    def __init__(self, first, n: int, rest):
+        self.first, self.n, self.rest = first, n, rest
+
+    def _of(self, b: int):
+        return (self.first, b) if b < self.n else (self.rest, b - self.n)
+
+    def run(self, images, **kwargs):
+        a, b = self.first.run(images, **kwargs), self.rest.run(images, **kwargs)
+        return BatchOutput(counts=np.concatenate([np.asarray(a.counts), np.asarray(b.counts)]),
+                           episodes=list(a.episodes) + list(b.episodes), spikes=None,
+                           steps=np.concatenate([a.steps, b.steps]),
+                           sleep_steps=np.concatenate([a.sleep_steps, b.sleep_steps]))
+
+    def load_state_dict(self, b: int, d) -> None:
+        sim, i = self._of(b)
+        sim.load_state_dict(i, d)
+
+    def weights(self, b: int = 0):
+        sim, i = self._of(b)
+        return sim.weights(i)
+
+    def masks(self, b: int = 0):
+        sim, i = self._of(b)
+        return sim.masks(i)
+
+    def close(self) -> None:
+        for sim in (self.first, self.rest):
+            close_simulator(sim)
 
 
 def generalization(metrics: dict) -> dict:

@@ -47,12 +47,20 @@ def _child_pids() -> set[int]:
     lava_loihi_available(),
     reason="lava-loihi is installed here, so the missing-extension error cannot occur",
 )
-def test_loihi2_without_lava_loihi_is_one_clear_error():
-    p = active_params()
-    with pytest.raises(BackendError) as exc:
-        make_simulator("loihi2", [p], [1])
-    msg = str(exc.value)
-    assert "\n" not in msg and "lava-loihi" in msg and "lava.magma.compiler.subcompilers.nc" in msg
+def test_loihi2_without_lava_loihi_simulates_and_says_so_in_one_line(monkeypatch, capsys):
+    from lava_sleep import lava_backend
+    from lava_sleep.params import SleepParams
+
+    monkeypatch.setattr(lava_backend, "_NOTICED", set())
+    p = dataclasses.replace(active_params(), sleep=SleepParams().onchip())
+    assert not lava_backend.lava_loihi_available()  # lava-loihi is for INRC members only
+    for mode in ("float", "float", "fixed"):
+        sim = make_simulator("loihi2", [p], [1], mode=mode)
+        assert isinstance(sim, lava_backend.LoihiNativeSimulator) and not sim.hardware and sim.mode == mode
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 2  # once per mode
+    for line, mode in zip(lines, ("float", "fixed"), strict=True):
+        assert "lava-loihi" in line and "Loihi2SimCfg" in line and f"{mode} models" in line
 
 
 def test_lava_backend_argument_errors():
