@@ -371,14 +371,14 @@ SLEEP_SITES = ("host", "onchip")
 ONCHIP_BLOCK = 256
 #: Largest decimation exponent k of Lava's ``u<k>`` dependency we use (u0 ... u9).
 ONCHIP_MAX_K = 9
-#: Loihi learning-rule scaling factors: mantissa 1..15 (Lava's bit-approximate engine holds it
-#: in W_S_MANT = 4 bits), sign separate, times 2**e with e in this range.
-LITERAL_MANT_MAX = 15
-LITERAL_EXP_RANGE = (-24, 8)
+#: Loihi learning-rule scaling factors, as Lava's rule parser (ProductSeries) accepts them: a
+#: 4-bit signed mantissa (-8..7; we use magnitudes 1..7) times 2**e with e in [-7, 8].
+LITERAL_MANT_MAX = 7
+LITERAL_EXP_RANGE = (-7, 8)
 
 
 def loihi_literal(x: float) -> tuple[int, int]:
-    """(mantissa, exponent) with mantissa in 1..LITERAL_MANT_MAX (sign carried by the
+    """(mantissa, exponent) with |mantissa| in 1..LITERAL_MANT_MAX (sign carried by the
     mantissa) and exponent in LITERAL_EXP_RANGE whose value ``mantissa * 2**exponent`` is
     nearest to ``x`` (relative error); (0, 0) for 0. ParamError when |x| is outside the range."""
     x = float(x)

@@ -21,7 +21,8 @@ from lava_sleep.reference import ReferenceSimulator
 
 
 @pytest.mark.parametrize(("x", "value"), [(0.0078125, 0.0078125), (-3.0, -3.0), (0.75, 0.75),
-                                          (0.01, 0.009765625), (0.00765, 0.0078125), (24.0, 24.0)])
+                                          (0.01, 0.0078125), (0.00765, 0.0078125), (24.0, 24.0),
+                                          (0.3, 0.3125)])
 def test_loihi_literal_is_the_nearest_mantissa_times_power_of_two(x, value):
     m, e = P.loihi_literal(x)
     assert 1 <= abs(m) <= P.LITERAL_MANT_MAX and P.LITERAL_EXP_RANGE[0] <= e <= P.LITERAL_EXP_RANGE[1]
@@ -29,7 +30,7 @@ def test_loihi_literal_is_the_nearest_mantissa_times_power_of_two(x, value):
     assert P.loihi_literal(0.0) == (0, 0)
 
 
-@pytest.mark.parametrize("x", [1e-12, 1e6])
+@pytest.mark.parametrize("x", [1e-12, 0.003, 1e6])
 def test_loihi_literal_outside_the_range_is_a_param_error(x):
     with pytest.raises(P.ParamError, match="Loihi learning-rule constant"):
         P.loihi_literal(x)
