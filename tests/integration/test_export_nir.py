@@ -209,16 +209,17 @@ def test_not_a_run_and_unusable_out_paths_are_one_line(quick_run, tmp_path, caps
 
 
 def test_unknown_format_is_one_line(quick_run, tmp_path, capsys):
-    assert FORMATS == ("nir",)
+    assert FORMATS == ("nir", "loihi")
     with pytest.raises(SystemExit) as info:
-        cli.main(["export", str(quick_run), "--format", "loihi", str(tmp_path / "o.x")])
+        cli.main(["export", str(quick_run), "--format", "onnx", str(tmp_path / "o.x")])
     assert info.value.code == 2
     line = _one_line(capsys.readouterr().err)
-    assert "invalid choice: 'loihi'" in line and "nir" in line
+    assert "invalid choice: 'onnx'" in line and "nir" in line and "loihi" in line
     from lava_sleep.experiment.config import RunError
     from lava_sleep.export import export_run
-    with pytest.raises(RunError, match="unknown export format 'onnx'; choose one of: nir"):
+    with pytest.raises(RunError, match="unknown export format 'onnx'; choose one of: nir, loihi"):
         export_run(quick_run, tmp_path / "o.x", "onnx")
+    assert not (tmp_path / "o.x").exists()
 
 
 def test_importing_lava_sleep_does_not_import_lava():
