@@ -8,7 +8,7 @@ import pytest
 
 TUTORIALS = sorted((Path(__file__).resolve().parents[2] / "tutorials").glob("*.ipynb"))
 #: Tutorials that run Lava networks (Python 3.10 with lava-nc only; marked `lava`).
-LAVA_TUTORIALS = {"03_lava_processes"}
+LAVA_TUTORIALS = {"03_lava_processes", "08_sleep_on_loihi2"}
 #: Set for the notebooks' kernels: tutorials that read it (04, 06, 07) run their small configuration.
 SMALL_ENV = "LAVA_SLEEP_TUTORIAL_SMALL"
 
@@ -17,7 +17,8 @@ def test_tutorials_exist():
     names = [p.name for p in TUTORIALS]
     assert {"01_quickstart.ipynb", "02_sleep_sweep.ipynb", "03_lava_processes.ipynb",
             "04_competitive_learning.ipynb", "05_sleep_in_your_lava_network.ipynb",
-            "06_quantization_study.ipynb", "07_continual_learning.ipynb"} <= set(names)
+            "06_quantization_study.ipynb", "07_continual_learning.ipynb",
+            "08_sleep_on_loihi2.ipynb"} <= set(names)
 
 
 @pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.lava) if p.stem in LAVA_TUTORIALS else p
