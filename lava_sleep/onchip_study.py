@@ -341,16 +341,14 @@ def study_markdown(study: dict) -> str:
 def plot_study(study_dir, study: dict | None = None) -> list[Path]:
     """plots/onchip_study.png: per dataset, linear-readout accuracy of the arms (mean and per-seed
     points) beside the raw-pixel and untrained-network baselines."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from lava_sleep.plots import _figure, _save
 
     study_dir = Path(study_dir)
     study = study or files.read_json(study_dir / STUDY_JSON)
     res = study["results"]
-    fig, axes = plt.subplots(1, len(res), figsize=(4.5 * len(res), 3.6), squeeze=False)
-    for ax, (ds, r) in zip(axes[0], res.items(), strict=True):
+    fig = _figure(4.5 * len(res), 3.6)
+    axes = [fig.add_subplot(1, len(res), i + 1) for i in range(len(res))]
+    for ax, (ds, r) in zip(axes, res.items(), strict=True):
         for i, row in enumerate(r["rows"]):
             st = row["linear_accuracy"]
             if st.get("mean") is None:
@@ -373,8 +371,4 @@ def plot_study(study_dir, study: dict | None = None) -> list[Path]:
         ax.set_title(f"{ds}: sleep fraction {study['fraction']:g}")
         ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
-    path = study_dir / "plots" / "onchip_study.png"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return [path]
+    return [_save(fig, study_dir / "plots" / "onchip_study.png")]

@@ -663,7 +663,7 @@ def plot_sweep(sweep_dir) -> list[Path]:
 
 def plot_path(path) -> list[Path]:
     """Plots for a run folder, a sweep folder, a study folder (lava-sleep normalization-study,
-    quant or continual) or a folder of runs (lava-sleep plot)."""
+    onchip-study, quant or continual) or a folder of runs (lava-sleep plot)."""
     from lava_sleep.summary import RUNS
 
     path = Path(path)
@@ -673,9 +673,12 @@ def plot_path(path) -> list[Path]:
         raise RunError(f"{path} is not a folder")
     if (path / files.RESULT).exists():
         return plot_run(path)
+    from lava_sleep import onchip_study
     from lava_sleep.normalization_study import STUDY_JSON, plot_study
 
-    if (path / STUDY_JSON).exists():
+    if (path / STUDY_JSON).exists():  # both studies write study.json: its format says which
+        if files.read_json(path / STUDY_JSON).get("format") == onchip_study.STUDY_FORMAT:
+            return onchip_study.plot_study(path)
         return plot_study(path)
     from lava_sleep.quant_study import QUANT_JSON, plot_quant
 

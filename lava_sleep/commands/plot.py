@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 HELP = ("plot a run folder, a folder of runs, a sweep folder or a study folder (normalization-study, "
-        "quant, continual; PNG files under DIR/plots)")
+        "onchip-study, quant, continual; PNG files under DIR/plots)")
 
 
 def add_arguments(p):

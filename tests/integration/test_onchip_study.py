@@ -108,6 +108,15 @@ def test_arms_run_their_sleep_and_the_table_holds_their_numbers(study):
     assert "c = 1 * 2**-4" in md and "| on-chip sleep (n = 3) |" in md and "| raw pixels" in md
 
 
+def test_plot_command_redraws_the_study_plot(study, capsys):
+    out, _ = study
+    png = out / "plots" / "onchip_study.png"
+    png.unlink()
+    rc, stdout, err = _main(capsys, ["plot", str(out)])
+    assert rc == 0, err
+    assert stdout.split() == [str(png)] and png.read_bytes()[:8] == PNG
+
+
 def test_paired_statistics_and_share_kept_match_an_independent_computation(study):
     out, _ = study
     d = json.loads((out / "study.json").read_text())["results"]["digits"]
