@@ -119,10 +119,6 @@ def make_simulator(backend: str, params_list: list[ModelParams], seeds: list[int
         except ImportError as exc:  # pragma: no cover - torch is a dependency
             raise BackendError(f"the torch backend needs torch: {exc}") from None
         return TorchSimulator(params_list, seeds, mode=mode, dtype=dtype, device=device)
-    if backend != "loihi2" and any(p.sleep.site == "onchip" for p in params_list):
-        raise BackendError(f"backend {backend!r} runs the host sleep (a controller Process writing "
-                           "weights); the on-chip form (SleepParams.site 'onchip') runs on numpy, "
-                           "torch and loihi2")
     if not lava_available():
         raise BackendError(lava_missing_message(backend))
     try:

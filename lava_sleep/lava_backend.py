@@ -338,11 +338,11 @@ class LavaSimulator:
             status_totals_after,
         )
 
-        block = self.params.sleep.block
+        sp = self.params.sleep
         start = self.t
         used = 0
         while True:
-            n = min(block - used % block, planned - used)
+            n = min(sp.steps_to_settlement(used, start + used), planned - used)
             if record:
                 n = min(n, REC_PIPE)
             self._chunk(n, learn, record, True, rec, planned if before is not None and used == 0 else 0)
@@ -350,7 +350,7 @@ class LavaSimulator:
                 rec["asleep"].extend([True] * n)
             used += n
             self.t += n
-            if used % block and used != planned:
+            if used != planned and not sp.settles(used, planned, start + used):
                 continue
             status = self._pipes["status_out"].recv()
             if int(status[STATUS_USED]) != used or int(status[STATUS_START]) != start:

@@ -511,6 +511,11 @@ class SleepParams:
             return t % self.block == 0
         return used % self.block == 0 or used == planned
 
+    def steps_to_settlement(self, used: int, t: int) -> int:
+        """Sleep steps from step ``used`` of an episode (global step counter ``t``, steps done)
+        to the next step after which :meth:`settles` may be true (the episode's end aside)."""
+        return self.block - (t if self.site == "onchip" else used) % self.block
+
     def decay_steps(self, since: int) -> int:
         """K of a settlement: the sleep steps since the last one (host), ``block`` on chip."""
         return self.block if self.site == "onchip" else since

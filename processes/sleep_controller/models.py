@@ -139,7 +139,7 @@ class SleepCore:
             static = float(m0[n].sum()) / nsyn if nsyn else 0.0
             lo, hi, floor = s.bounds_fixed if fixed else s.bounds
             self.decay[n] = sleep_k.DecayConsts(
-                "linear" if fixed else sleep.form, sleep.target, sleep.lam,
+                "linear" if fixed else sleep.form, sleep.target, sleep.decay_lam(),
                 0.0 if fixed else sleep.decay_noise,
                 static, lo, hi, floor, sleep.prune, fixed, decay_frac_bits)
         # schedule state
@@ -148,7 +148,7 @@ class SleepCore:
         self.sleep_steps_total = 0
         self.asleep = False
         self.trigger = False
-        self.block_end = False
+        self.block_end = self.settle_now = False
         self.used = self.since = self.planned = 0
         self.start_step = 0
         self.totals_before = {n: float(m0[n].sum()) for n in self.plastic}
@@ -171,7 +171,10 @@ class SleepCore:
         if self.asleep:
             self.used += 1
             self.since += 1
-            self.block_end = self.used % self.block == 0 or self.used == self.planned
+            # a decay settlement (SleepParams.settles; global steps done: start_step + used) or the
+            # episode's end, which the on-chip form does not settle: both report a status
+            self.settle_now = self.sleep_params.settles(self.used, self.planned, self.start_step + self.used)
+            self.block_end = self.settle_now or self.used == self.planned
             return True, False, False, False
         image_end = rest = slot_end = False
         if self.spi > 0:
@@ -231,14 +234,16 @@ class SleepCore:
         current = {}
         for n in self.plastic:
             m = io.read(n)
-            m, mask = self.settle(n, m, t + 1, self.since)
-            io.write(n, m)
-            if not np.array_equal(mask, self.masks[n]):
-                self.masks[n] = mask
-                io.write_mask(n, mask)
+            if self.settle_now:
+                m, mask = self.settle(n, m, t + 1, self.sleep_params.decay_steps(self.since))
+                io.write(n, m)
+                if not np.array_equal(mask, self.masks[n]):
+                    self.masks[n] = mask
+                    io.write_mask(n, mask)
             current[n] = m
         io.sync()
-        self.since = 0
+        if self.settle_now:
+            self.since = 0
         woke = False
         if self.used < self.planned:
             tot = [float(current[n].sum()) for n in self.plastic]

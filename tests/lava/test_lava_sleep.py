@@ -79,6 +79,32 @@ def test_sleep_in_lava(mode, model):
 
 
 @pytest.mark.timeout(LAVA_TIMEOUT)
+@pytest.mark.parametrize(("mode", "model"), [("float", "graph"), ("fixed", "graph"), ("fixed", "fused")])
+def test_onchip_sleep_form_in_lava_matches_oracle(mode, model):
+    """The on-chip form (docs/model.md "On-chip sleep") through the sleep controller: decay only
+    where the global step is a multiple of block, none at an episode's end, no early wake-up;
+    episodes, E spikes, totals and final weights as the oracle's (fixed bit for bit, float64 to
+    1e-9 as the other Lava equivalence tests)."""
+    p = _params(mode)
+    p = dataclasses.replace(p, sleep=dataclasses.replace(p.sleep, lam=0.99).onchip(block=16))
+    images = make_test_images()
+    outs, state = run_lava(p, SEED, mode, model, [images])
+    out = outs[0]
+    oracle_out, ref_state = run_oracle(p, SEED, mode, images)
+    assert out.sleep_steps > 0 and len(out.episodes) == len(oracle_out.episodes) > 0
+    assert [(e["start_step"], e["used"], e["woke_early"]) for e in out.episodes] == \
+        [(e["start_step"], e["used"], e["woke_early"]) for e in oracle_out.episodes]
+    # an episode that does not end on a multiple of block: the on-chip form does not settle there
+    assert any((e["start_step"] + e["used"]) % 16 for e in out.episodes)
+    assert np.array_equal(concat_spikes(outs)["E"], oracle_out.spikes["E"])
+    atol = 0 if mode == "fixed" else 1e-9
+    for n in p.network.plastic_pathways:
+        np.testing.assert_allclose([e["totals_after"][n] for e in out.episodes],
+                                   [e["totals_after"][n] for e in oracle_out.episodes], rtol=0, atol=atol)
+        np.testing.assert_allclose(state[f"m_{n}"], ref_state[f"m_{n}"], rtol=0, atol=atol)
+
+
+@pytest.mark.timeout(LAVA_TIMEOUT)
 def test_sleep_off_and_learning_off():
     """run(sleep_on=False) skips episodes; run(learn=False) leaves the weights alone."""
     from lava_sleep.lava_backend import LavaSimulator

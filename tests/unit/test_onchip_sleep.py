@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 
 from lava_sleep import params as P
-from lava_sleep.backends import make_simulator
 from lava_sleep.reference import ReferenceSimulator
 
 
@@ -95,10 +94,3 @@ def test_fixed_episode_follows_the_same_law_on_average(small_params):
         # each of the 8 roundings adds a zero-mean error of at most 1 LSB, damped by (1 - c)
         assert np.all(np.abs(got - want) <= 8)
         assert abs((got - want).mean()) <= 4 * np.sqrt(8 / 12 / mask.sum()) + 0.5 / mask.sum()
-
-
-def test_host_lava_backends_refuse_the_onchip_form(small_params):
-    from lava_sleep.simulation import BackendError
-
-    with pytest.raises(BackendError, match="on-chip form"):
-        make_simulator("lava-float", [_onchip(small_params)], [1])
