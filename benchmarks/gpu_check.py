@@ -3,7 +3,7 @@ kernel launches per tick, and what the paper's 220-run sweep would take on one G
 
 Usage (from the repository root; ``benchmarks/gpu_check.sh`` sets PYTHONPATH and the JSON path)::
 
-    python benchmarks/gpu_check.py [--device cuda] [--batches 64 256 1024 4096]
+    python benchmarks/gpu_check.py [--device cuda] [--impl torch-compiled] [--batches 64 256 1024 4096]
         [--fixed-batches 1024] [--seconds 5] [--budget 240] [--quick] [--json FILE.json]
         [--dataset NAME | --random-images]
 
@@ -11,7 +11,12 @@ Imports only lava_sleep's engine, parameters and bench helpers (no lava-nc, no i
 package needed: the checkout on PYTHONPATH will do). Sections, written to the JSON (atomically,
 after every section and every throughput row, so a run that is killed keeps what it finished):
 
-1. **correctness** (``impl="torch"`` on ``--device`` against the CPU engine's compiled C kernel,
+The path checked is ``--impl``: ``torch-compiled`` (default; the engine's pure torch path with
+its tick under torch.compile, what CUDA runs by default: Triton kernels; the first call of each
+mode compiles for tens of seconds, inside the correctness section) or ``torch`` (the same path
+run eagerly, one launch per tensor operation).
+
+1. **correctness** (the torch path on ``--device`` against the CPU engine's compiled C kernel,
    ``impl="native"``, which is bit-exact with the NumPy oracle; the oracle itself when no C
    compiler is present): 4 members (seeds 0-3, sleep fractions 0.2, 0.2, 0.1, 0.3), 3 images on
    the bench's per-image schedule (350 wake steps, then the member's sleep episode: 1,167 to
@@ -20,7 +25,7 @@ after every section and every throughput row, so a run that is killed keeps what
    the spikes of every step (``record_spikes``), counts and steps must be equal, weights and
    episode totals within 1e-9 of the largest magnitude compared. Recorded: ``passed``, the first
    mismatch and the first difference of every check that failed (``mismatches``).
-2. **throughput** of ``impl="torch"`` on the device: the bench's rows of the pure torch path
+2. **throughput** of the torch path on the device: the bench's rows of the pure torch path
    (:func:`lava_sleep.commands.bench.run_inprocess`: paper network, STDP on, 20 % sleep with an
    episode after every image, one image per call after a one-image warm-up, for ``--seconds``)
    at each of ``--batches`` in float64 and at ``--fixed-batches`` in fixed point:
@@ -161,7 +166,8 @@ def reference_simulator(params, seeds, mode):
         return make_simulator("numpy", params, list(seeds), mode=mode), "numpy oracle"
 
 
-def check_mode(mode: str, device: str, images: np.ndarray, seeds, fractions, steps_per_image) -> dict:
+def check_mode(mode: str, device: str, images: np.ndarray, seeds, fractions, steps_per_image,
+               impl: str = "torch-compiled") -> dict:
     """One correctness check (see the module docstring): the device's torch path against the
     reference on the same members and images. Returns a JSON-able record with ``passed``."""
     from lava_sleep.engine import TorchSimulator
@@ -169,14 +175,15 @@ def check_mode(mode: str, device: str, images: np.ndarray, seeds, fractions, ste
     fixed = mode == "fixed"
     params = [check_params(fixed, f, steps_per_image) for f in fractions]
     record = not fixed
-    rec = {"mode": mode, "dtype": "int64" if fixed else "float64", "members": len(seeds),
+    rec = {"mode": mode, "impl": impl, "dtype": "int64" if fixed else "float64", "members": len(seeds),
            "seeds": list(seeds), "sleep_fractions": list(fractions), "images": len(images),
            "sleep_form": params[0].sleep.form, "steps_per_image": params[0].input.steps_per_image}
     t0 = time.perf_counter()
     ref, rec["reference"] = reference_simulator(params, seeds, mode)
     out_r = ref.run(images, record_spikes=record)
     t1 = time.perf_counter()
-    sim = TorchSimulator(params, list(seeds), mode=mode, device=device, impl="torch")
+    sim = TorchSimulator(params, list(seeds), mode=mode, device=device, impl="torch",
+                         compile=impl == "torch-compiled")
     t2 = time.perf_counter()
     out_d = sim.run(images, record_spikes=record)
     rec.update(reference_s=t1 - t0, init_s=t2 - t1, device_run_s=time.perf_counter() - t2,
@@ -206,14 +213,14 @@ def check_mode(mode: str, device: str, images: np.ndarray, seeds, fractions, ste
     return rec
 
 
-def correctness(device: str, images: np.ndarray, quick: bool) -> dict:
+def correctness(device: str, images: np.ndarray, quick: bool, impl: str = "torch-compiled") -> dict:
     seeds, fractions = (SEEDS[:2], (0.2, 0.3)) if quick else (SEEDS, FRACTIONS)
     n, spi = (1, QUICK_STEPS_PER_IMAGE) if quick else (CHECK_IMAGES, None)
     out = {}
     for mode in ("fixed", "float"):
         try:
             out["fixed" if mode == "fixed" else "float64"] = check_mode(
-                mode, device, bench.cycle(images, 0, n), seeds, fractions, spi)
+                mode, device, bench.cycle(images, 0, n), seeds, fractions, spi, impl)
         except Exception as exc:  # noqa: BLE001 - a crash is a failed check, recorded
             out["fixed" if mode == "fixed" else "float64"] = {
                 "mode": mode, "passed": False, "first_mismatch": None,
@@ -243,22 +250,22 @@ def predict_seconds(batch: int, mode: str, seconds: float, calib: dict) -> float
     return calib.get("init_s_per_member", 0.0) * batch + call + max(seconds, call) + PROFILE_CALLS * call
 
 
-def planned_row(batch, mode, device, data_info, spi) -> tuple[dict, object]:
+def planned_row(batch, mode, device, data_info, spi, impl="torch-compiled") -> tuple[dict, object]:
     """The record of a throughput row before it runs, and its members' parameters."""
     fixed = mode == "fixed"
-    row = bench._row("torch", batch, device, mode, "float64", "torch", fixed, bench.SLEEP_FRACTION,
+    row = bench._row("torch", batch, device, mode, "float64", impl, fixed, bench.SLEEP_FRACTION,
                      data_info=data_info)
     p = check_params(fixed, bench.SLEEP_FRACTION, spi)
     row.update(bench.schedule_fields(p))
     return row, p
 
 
-def throughput_row(batch, mode, device, images, seconds, eps, data_info, spi) -> dict:
+def throughput_row(batch, mode, device, images, seconds, eps, data_info, spi, impl="torch-compiled") -> dict:
     """One bench row of the pure torch path on ``device`` (:func:`bench.run_inprocess`) plus its
     peak device memory and wall time."""
     import torch
 
-    row, p = planned_row(batch, mode, device, data_info, spi)
+    row, p = planned_row(batch, mode, device, data_info, spi, impl)
     cuda = device.startswith("cuda")
     if cuda:
         torch.cuda.reset_peak_memory_stats(device)
@@ -342,6 +349,9 @@ def estimate(rows: list[dict]) -> dict:
 def parse_args(argv):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cuda", help="torch device to check (default cuda)")
+    ap.add_argument("--impl", choices=bench.PURE_TORCH[::-1], default="torch-compiled",
+                    help="the torch path checked: torch-compiled (default, its tick under torch.compile, "
+                         "what CUDA runs) or torch (eager)")
     ap.add_argument("--batches", type=int, nargs="+", metavar="B", default=None,
                     help=f"float64 throughput batch sizes (default {' '.join(map(str, BATCHES))})")
     ap.add_argument("--fixed-batches", type=int, nargs="*", metavar="B", default=None,
@@ -384,7 +394,8 @@ def row_line(r: dict) -> str:
 
 def summary_lines(result: dict) -> list[str]:
     c = result.get("correctness", {})
-    lines = [f"device {result['device']}: correctness {'passed' if c.get('passed') else 'FAILED'}"]
+    lines = [f"device {result['device']} ({result.get('impl', 'torch')}): correctness "
+             f"{'passed' if c.get('passed') else 'FAILED'}"]
     for k in ("fixed", "float64"):
         r = c.get(k, {})
         what = "ok" if r.get("passed") else (r.get("first_mismatch") or r.get("error"))
@@ -426,7 +437,8 @@ def main(argv=None) -> int:
         return _error(str(exc).splitlines()[0])
     if data_info.get("images_fallback"):
         print(f"gpu_check: {data_info['images_fallback']}", flush=True)
-    result = {"script": "benchmarks/gpu_check.py", "device": args.device, "quick": args.quick,
+    result = {"script": "benchmarks/gpu_check.py", "device": args.device, "impl": args.impl,
+              "quick": args.quick,
               "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "machine": bench.machine_info(args.device), "status": "running",
               "settings": {"batches": batches, "fixed_batches": fixed_batches, "seconds": seconds,
@@ -440,8 +452,8 @@ def main(argv=None) -> int:
 
     save()
     machine = result["machine"]
-    print(f"gpu_check on {args.device} ({machine.get('gpu') or machine['cpu']})", flush=True)
-    result["correctness"] = corr = correctness(args.device, images, args.quick)
+    print(f"gpu_check of {args.impl} on {args.device} ({machine.get('gpu') or machine['cpu']})", flush=True)
+    result["correctness"] = corr = correctness(args.device, images, args.quick, args.impl)
     save()
     print(f"correctness: {'passed' if corr['passed'] else 'FAILED'} ({time.perf_counter() - start:.0f} s)",
           flush=True)
@@ -456,13 +468,13 @@ def main(argv=None) -> int:
         elapsed = time.perf_counter() - start
         guess = predict_seconds(batch, mode, seconds, calib)
         if elapsed >= args.budget or (guess is not None and elapsed + guess > args.budget):
-            row = planned_row(batch, mode, args.device, data_info, spi)[0]
+            row = planned_row(batch, mode, args.device, data_info, spi, args.impl)[0]
             why = (f"the {args.budget:g} s budget is spent ({elapsed:.0f} s)" if elapsed >= args.budget
                    else f"predicted {guess:.0f} s would end at {elapsed + guess:.0f} s, past the "
                         f"{args.budget:g} s budget")
             row.update(status="skipped", reason=f"time guard: {why}", peak_memory_bytes=None)
         else:
-            row = throughput_row(batch, mode, args.device, images, seconds, eps, data_info, spi)
+            row = throughput_row(batch, mode, args.device, images, seconds, eps, data_info, spi, args.impl)
             if row["status"] == "ok":
                 calib[mode] = {"batch": batch, "call_s": row["seconds"] / row["calls"]}
         rows.append(row)

@@ -27,9 +27,9 @@ window after a warm-up and records::
   substitute. Random images only with ``--random-images``, recorded in every row;
 * Lava rows run in a subprocess each (a hang or crash there cannot stop the bench) and are
   recorded as ``status: "skipped"`` with the reason when the backend is unavailable;
-* ``launches_per_tick`` (rows of the engine's pure torch path, ``impl: "torch"``, which is
-  also what the CUDA rows run; None elsewhere): kernel launches per lockstep tick (one tick
-  advances every member one step), counted by :func:`launches_per_tick` under torch.profiler
+* ``launches_per_tick`` (rows of the engine's pure torch path, ``impl: "torch"`` or, with its
+  tick under torch.compile, ``"torch-compiled"``, which is what the CUDA rows run; None
+  elsewhere): kernel launches per lockstep tick (one tick advances every member one step), counted by :func:`launches_per_tick` under torch.profiler
   in one extra call of one image after the timed window (profiling never slows the timed
   calls). On CUDA it counts device kernels, memcpy and memset operations; on the CPU the
   top-level ATen operator calls plus any torch.compile-generated kernels. ``launch_profile``
@@ -49,12 +49,15 @@ import json
 import math
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
 
 import numpy as np
 
+#: --impl values of the engine's pure torch path (rows on the per-image schedule, with launches)
+PURE_TORCH = ("torch", "torch-compiled")
 HELP = "measure simulation throughput of the backends (writes a JSON list of records)"
 
 BACKENDS = ("numpy", "torch", "lava-float", "lava-fixed", "lava-float-fused", "lava-fixed-fused")
@@ -105,10 +108,11 @@ def add_arguments(p):
     p.add_argument("--device", default="auto",
                    help="torch rows: cpu, cuda or auto (default: CPU rows, plus CUDA rows when present)")
     p.add_argument("--seed", type=int, default=0, help="seed of the networks (default 0)")
-    p.add_argument("--impl", choices=("auto", "native", "torch"), default="auto",
-                   help="engine rows: auto (native C kernel on the CPU, torch on CUDA), native, or torch "
-                        "(the pure tensor path at every batch, on the per-image schedule; the path CUDA "
-                        "runs, with launches_per_tick)")
+    p.add_argument("--impl", choices=PURE_TORCH + ("auto", "native"), default="auto",
+                   help="engine rows: auto (native C kernel on the CPU, the compiled torch path on CUDA), "
+                        "native, torch (the pure tensor path, eager, at every batch, on the per-image "
+                        "schedule, with launches_per_tick) or torch-compiled (the same under "
+                        "torch.compile: a minute or more of compilation before the first row)")
 
 
 # -- configuration ---------------------------------------------------------------------------
@@ -262,10 +266,10 @@ def measure(sim, images, seconds: float, images_per_call: int = 1, warmup_images
 
 def _row(backend, batch, device, mode, dtype, impl, fixed, sleep_fraction=SLEEP_FRACTION,
          images_per_call=None, data_info=None) -> dict:
-    """A planned record. The engine's native rows (backend torch, impl not "torch") use the
+    """A planned record. The engine's native rows (backend torch, impl not in PURE_TORCH) use the
     training schedule and ``images_per_call`` (default: the training chunk scaled to the
     batch); the other rows the per-image schedule, one image per call."""
-    chunked = backend == "torch" and impl != "torch"
+    chunked = backend == "torch" and impl not in PURE_TORCH
     row = {"backend": backend, "network": "paper", "batch": batch, "device": device, "mode": mode,
            "dtype": dtype, "impl": impl, "sleep_fraction": float(sleep_fraction),
            "schedule": SCHEDULE_TRAINING if chunked else SCHEDULE_PER_IMAGE,
@@ -316,9 +320,11 @@ def run_inprocess(row, images, seconds, seed, eps, threads=None, params=None) ->
     else:
         from lava_sleep.engine import TorchSimulator
 
+        compiled = row["impl"] == "torch-compiled"
         sim = TorchSimulator([p] * B, [seed + b for b in range(B)], mode=row["mode"], dtype=row["dtype"],
-                             device=row["device"], impl=row["impl"] or "auto", threads=threads)
-        row["impl"] = sim.impl_name
+                             device=row["device"], impl="torch" if compiled else row["impl"] or "auto",
+                             threads=threads, compile=True if compiled else None)
+        row["impl"] = "torch-compiled" if sim.compile else sim.impl_name
         if sim.device.type == "cuda":
             import torch
 
@@ -340,9 +346,16 @@ def run_inprocess(row, images, seconds, seed, eps, threads=None, params=None) ->
 
 # -- kernel launches -------------------------------------------------------------------------
 #: CPU profiler events that stand for a torch.compile region (the code inductor generated runs
-#: inside), and name prefixes of the kernels inductor generates (C++ on the CPU, Triton on CUDA).
+#: inside), and name prefixes of the kernels inductor generates (C++ on the CPU, Triton on CUDA;
+#: inductor's kernel profiling names a C++ kernel ``graph_<n>_cpp_fused_...``).
 COMPILED_REGIONS = ("Torch-Compiled Region", "CompiledFunction", "## Call CompiledFxGraph")
 GENERATED_KERNELS = ("cpp_fused", "triton_")
+_GRAPH_PREFIX = re.compile(r"^graph_\d+_")
+
+
+def _generated(name: str) -> bool:
+    """Whether a profiler event's name is a kernel torch.compile generated."""
+    return _GRAPH_PREFIX.sub("", name).startswith(GENERATED_KERNELS)
 #: kineto activity types of the device operations counted as launches, and their kind.
 DEVICE_KINDS = {"kernel": "kernel", "gpu_memcpy": "memcpy", "gpu_memset": "memset"}
 #: ATen operators that only make views or allocate (no data is read or written, no kernel runs on
@@ -444,8 +457,8 @@ def count_cpu_launches(events) -> tuple[int, dict]:
             continue
         up = list(_ancestors(e))
         outer = [a for a in up if a.name.startswith(COMPILED_REGIONS)]
-        if name.startswith(GENERATED_KERNELS):
-            if not any(a.name.startswith(GENERATED_KERNELS) for a in up):
+        if _generated(name):
+            if not any(_generated(a.name) for a in up):
                 by_kind["generated"] += 1
             if outer:
                 regions[id(outer[-1])] = True
@@ -594,7 +607,7 @@ def plan_rows(args, cuda: bool, data_info: dict | None = None) -> list[dict]:
         if backend == "torch" and impl is None and getattr(args, "impl", "auto") != "auto":
             impl = args.impl
         ipc = None
-        if backend == "torch" and impl != "torch":
+        if backend == "torch" and impl not in PURE_TORCH:
             ipc = chunk_images(chunk, batch, period_images(training_params(fixed, fraction)))
         rows.append(_row(backend, batch, device, mode, dtype, impl, fixed, fraction, ipc, data_info))
 
@@ -623,6 +636,8 @@ def plan_rows(args, cuda: bool, data_info: dict | None = None) -> list[dict]:
                 if dev == "cpu" and getattr(args, "impl", "auto") == "auto":  # the pure tensor path
                     add("torch", 1, dev, "float", "float64", "torch", False)
                     add("torch", 64, dev, "float", "float64", "torch", False)
+                    add("torch", 64, dev, "float", "float64", "torch-compiled", False)
+                    add("torch", 64, dev, "fixed", "float64", "torch-compiled", True)
     for be in BACKENDS[2:]:
         if be in want:
             fixed = "fixed" in be
@@ -634,7 +649,7 @@ def plan_rows(args, cuda: bool, data_info: dict | None = None) -> list[dict]:
 
 def format_row(r: dict) -> str:
     impl = r["impl"] or "-"
-    what = (f"{r['backend']:<17}{impl:<7}{r['mode']:<6}{r['dtype']:<8}{r['batch']:>5}  {r['device']:<5}"
+    what = (f"{r['backend']:<17}{impl:<15}{r['mode']:<6}{r['dtype']:<8}{r['batch']:>5}  {r['device']:<5}"
             f"{r['sleep_fraction']:>6.2f}{r['images_per_call']:>6}")
     if r["status"] != "ok":
         return f"{what}  skipped: {r['reason']}"
@@ -685,7 +700,7 @@ def run(args) -> int:
     print(f"engine rows: training schedule (sleep every {period_images(training_params())} images), "
           f"{args.chunk_images} images per call at B = 1; other rows: one image per call, sleep after "
           "every image")
-    print(f"{'backend':<17}{'impl':<7}{'mode':<6}{'dtype':<8}{'batch':>5}  {'dev':<5}{'sleep':>6}"
+    print(f"{'backend':<17}{'impl':<15}{'mode':<6}{'dtype':<8}{'batch':>5}  {'dev':<5}{'sleep':>6}"
           f"{'img/c':>6}{'net-steps/s':>14}{'syn-events/s':>16}{'share':>8}{'secs':>7}")
     done = []
     for row in rows:

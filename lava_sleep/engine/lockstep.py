@@ -54,6 +54,31 @@ _NEURON_STATE = ("u", "v", "a", "pending")
 CHUNK_TICKS = 256
 #: the draws of several ticks are hashed at once, up to this many elements (int64) per call
 DRAW_BLOCK_ELEMENTS = 1 << 21
+#: programs torch.compile may build for the tick step (per argument pattern); beyond, an error
+#: instead of a silent fall-back to eager execution
+COMPILE_LIMIT = 64
+
+
+def compiled_step(fn):
+    """``fn`` (:meth:`LockstepImpl._step`) under torch.compile: dynamic shapes (the spike
+    counts change every tick), ``nonzero`` traced into the graph (its output size is
+    data-dependent), so the element-wise work of a tick fuses into a few generated kernels
+    (C++ on the CPU, Triton on CUDA). Beyond COMPILE_LIMIT programs it raises rather than
+    fall back to eager execution silently."""
+    import torch._dynamo
+    import torch.fx.experimental._config
+
+    # kernel profiling: each generated C++ kernel is a profiler event (lava-sleep bench counts
+    # them as launches); it costs a check per kernel call when no profiler runs
+    compiled = torch.compile(fn, dynamic=True, fullgraph=True, options={"cpp.enable_kernel_profile": True})
+
+    def step(*args):
+        with torch.fx.experimental._config.patch(use_duck_shape=False), torch._dynamo.config.patch(
+                capture_dynamic_output_shape_ops=True, capture_scalar_outputs=True,
+                recompile_limit=COMPILE_LIMIT, fail_on_recompile_limit_hit=True):
+            return compiled(*args)
+
+    return step
 
 
 class LockstepImpl:
@@ -107,6 +132,9 @@ class LockstepImpl:
         self._prefixes: dict[int, torch.Tensor] = {}
         self._tick_draws()
         self._decay_groups()
+        self.compiled = bool(getattr(sim, "compile", False))
+        self.compiled_ticks = self.eager_ticks = 0  # ticks run by the compiled and the eager step
+        self._step_compiled = compiled_step(self._step) if self.compiled else None
 
     def _zeros(self, *shape):
         return torch.zeros(shape, dtype=self.dt, device=self.dev)
@@ -254,67 +282,102 @@ class LockstepImpl:
         the tick's draws (:meth:`_draws`).
 
         ``activity``: (X, N) int64 tensors (3 B, nx) and (3 B, ne + ni); member b adds its
-        spikes to row 3 b + (0 awake, 1 asleep, 2 finished: discarded)."""
-        asleep = plan["asleep"]
+        spikes to row 3 b + (0 awake, 1 asleep, 2 finished: discarded).
+
+        The tensor work of a tick is :meth:`_step`. With ``compiled`` set, ticks that apply
+        their epoch at once (t_epoch = 1, the default) run its torch.compile'd form, called
+        with the general arguments (the noise level and adaptation decay selected per member
+        on the device, learning always traced and masked per member), so that one compiled
+        program serves every tick; the others run it eagerly with the host's shortcuts.
+        """
+        asleep, decay_a = plan["asleep"], plan["decay_a"]
+        at_once = plan["at_once"]
+        if self.compiled and at_once:
+            step, noise_mode, learning = self._step_compiled, None, True
+            decay_a = torch.from_numpy(decay_a).to(self.dev)[:, None]
+            self.compiled_ticks += 1
+        else:
+            self.eager_ticks += 1
+            step, learning = self._step, bool(plan["active"].any())
+            noise_mode = True if asleep.all() else False if not asleep.any() else None
+            decay_a = bool(decay_a[0]) if (decay_a == decay_a[0]).all() else \
+                torch.from_numpy(decay_a).to(self.dev)[:, None]
+        state = (self.u, self.v, self.a, self.pending, self.x, self.y)
+        (self.u, self.v, self.a, self.pending, self.x, self.y, sx, s_n) = step(
+            state, r, h, thr_t, counts, activity[0], activity[1], noise_mode, decay_a, plan["adapt"],
+            learning, at_once)
+        if not at_once and plan["epoch_end"].any():
+            self._epoch_end(plan, r)
+        if plan["block_end"].any():
+            self._decay(plan, r)
+        if rec is not None:
+            rec["X"][self.barange, r[ROW_REC]] = sx
+            rec["N"][self.barange, r[ROW_REC]] = s_n
+            rec["asleep"][self.barange, r[ROW_REC]] = r[ROW_ASLEEP].bool()
+
+    def _step(self, state, r, h, thr_t, counts, act_x, act_n, noise_mode, decay_a, adapt: bool,
+              learning: bool, at_once: bool):
+        """The tensor work of a tick (:meth:`_tick`) as a function of tensors and constants:
+        noise, neuron step, input spikes, propagation, trace STDP (applied to the touched
+        synapses at once when ``at_once``, else accumulated), traces, spike counts. Weights
+        change in place; the neuron and trace state is returned, with the spikes
+        ``(u, v, a, pending, x, y, sx, s_n)``.
+
+        ``noise_mode``: True (all members asleep), False (all awake) or None (per member, from
+        ``r``); ``decay_a``: a bool for every member or a (B, 1) tensor; ``learning``: whether
+        any member learns (learning is masked per member by ``r[ROW_ACTIVE]`` either way)."""
+        u, v, a, pending, x, y = state
         present_t, asleep_t, active_t = r[ROW_PRESENT].bool(), r[ROW_ASLEEP].bool(), r[ROW_ACTIVE].bool()
         off = self.draw_offsets
         seg = [h[:, off[i]: off[i + 1]] for i in range(len(off) - 1)]
         z = rng.normal_from_u32(seg[0], seg[1])
-        if asleep.all():
-            noise = neuron.noise_from_int(z, self.nc, True, self.dt)
-        elif not asleep.any():
-            noise = neuron.noise_from_int(z, self.nc, False, self.dt)
-        else:
+        if noise_mode is None:
             noise = torch.where(asleep_t[:, None], neuron.noise_from_int(z, self.nc, True, self.dt),
                                 neuron.noise_from_int(z, self.nc, False, self.dt))
-        decay_a = plan["decay_a"]
-        decay_a = bool(decay_a[0]) if (decay_a == decay_a[0]).all() else \
-            torch.from_numpy(decay_a).to(self.dev)[:, None]
-        self.u, self.v, self.a, s_n = neuron.neuron_step(self.u, self.v, self.a, self.pending, noise,
-                                                         self.nc, decay_a, plan["adapt"])
+        else:
+            noise = neuron.noise_from_int(z, self.nc, noise_mode, self.dt)
+        u, v, a, s_n = neuron.neuron_step(u, v, a, pending, noise, self.nc, decay_a, adapt)
         rows = thr_t[r[ROW_IMAGE]] if thr_t.ndim == 2 else thr_t[self.barange, r[ROW_IMAGE]]
         sx = (seg[2] < rows) & present_t[:, None]  # rng.bernoulli on the input draws
         s = {"X": sx, "E": s_n[:, : self.ne], "I": s_n[:, self.ne:]}
         cols = self._columns(s)
-        self.pending = self._propagate(cols)  # weights before this step's learning
-        self._learn(s, cols, plan, r, active_t, seg[3:], h[:, off[-1]:])
-        if plan["block_end"].any():
-            self._decay(plan, r)
+        pending = self._propagate(cols)  # weights before this step's learning
+        x, y = self._learn(s, x, y, cols, active_t, learning, seg[3:], h[:, off[-1]:] if at_once else None)
         counts.index_add_(0, r[ROW_COUNTS], s["E"].to(torch.int64))
-        activity[0].index_add_(0, r[ROW_ACTIVITY], sx.to(torch.int64))
-        activity[1].index_add_(0, r[ROW_ACTIVITY], s_n.to(torch.int64))
-        if rec is not None:
-            rec["X"][self.barange, r[ROW_REC]] = sx
-            rec["N"][self.barange, r[ROW_REC]] = s_n
-            rec["asleep"][self.barange, r[ROW_REC]] = asleep_t
+        act_x.index_add_(0, r[ROW_ACTIVITY], sx.to(torch.int64))
+        act_n.index_add_(0, r[ROW_ACTIVITY], s_n.to(torch.int64))
+        return u, v, a, pending, x, y, sx, s_n
 
-    def _learn(self, s, cols, plan, r, active_t, trace_draws, dw_keys):
-        """ReferenceSimulator._learn for every member, learning masked per member.
+    def _learn(self, s, x, y, cols, active_t, learning: bool, trace_draws, dw_keys):
+        """ReferenceSimulator._learn for every member, learning masked per member; returns the
+        new traces (x, y). The epoch end of ``t_epoch > 1`` is :meth:`_epoch_end`.
 
         ``trace_draws``: the (pre, post) 32-bit draws of the stochastic trace rounding (empty
         for the other rounding modes); ``dw_keys``: (B, P) keys of this epoch's stochastic
-        rounding of the updates per plastic pathway (empty for the other modes).
+        rounding of the updates per plastic pathway when the epoch is applied at once (else
+        None: the updates accumulate).
         """
         fc = self.fc
         rx = ry = {}
         if fc is not None and not self.stochastic_traces:  # one offset for every trace
             off = rounding_offset(fc.trace_rounding, stdp.TRACE_DECAY_BITS)
-            rx = dict.fromkeys(self.x, off)
-            ry = dict.fromkeys(self.y, off)
+            rx = dict.fromkeys(x, off)
+            ry = dict.fromkeys(y, off)
         elif fc is not None:  # stdp.trace_rounding of the network-wide draws, split by population
             pre, post = (d >> (32 - stdp.TRACE_DECAY_BITS) for d in trace_draws)
             rx = {p: pre[:, sl] for p, sl in self.trace_slices["x"].items()}
             ry = {p: post[:, sl] for p, sl in self.trace_slices["y"].items()}
-        xd = {p: stdp.trace_step(x, self.k_plus, fc, rx.get(p)) for p, x in self.x.items()}
-        yd = {p: stdp.trace_step(y, self.k_minus, fc, ry.get(p)) for p, y in self.y.items()}
+        xd = {p: stdp.trace_step(v, self.k_plus, fc, rx.get(p)) for p, v in x.items()}
+        yd = {p: stdp.trace_step(v, self.k_minus, fc, ry.get(p)) for p, v in y.items()}
+        if learning:
+            self._stdp_events(s, cols, xd, yd, active_t, dw_keys)
+        return ({p: stdp.trace_add(xd[p], s[p].to(self.dt), fc) for p in xd},
+                {p: stdp.trace_add(yd[p], s[p].to(self.dt), fc) for p in yd})
+
+    def _epoch_end(self, plan, r) -> None:
+        """stdp.apply_epoch of the accumulated updates for the members whose epoch ends now
+        (t_epoch > 1, or an accumulator left over from load_state_dict)."""
         ends = plan["epoch_end"]
-        at_once = plan["at_once"]
-        if plan["active"].any():
-            self._stdp_events(s, cols, xd, yd, active_t, dw_keys if at_once else None)
-        self.x = {p: stdp.trace_add(xd[p], s[p].to(self.dt), fc) for p in xd}
-        self.y = {p: stdp.trace_add(yd[p], s[p].to(self.dt), fc) for p in yd}
-        if at_once or not ends.any():
-            return
         gate = None if ends.all() else r[ROW_EPOCH_END].bool()[:, None, None]
         for name in self.plastic:
             new = stdp.apply_epoch(self.rules[name], self.m[name], self.acc[name], self.mask[name],
@@ -514,6 +577,8 @@ class LockstepImpl:
         adapt = neuron.adaptation_runs(learn, sim.params0.neuron.freeze_adaptation)
         if n == 0:  # no image to index: one all-zero row (input gated anyway)
             thr = np.zeros((1, self.nx), dtype=np.int64)
+        if self.compiled and thr.shape[-2] == 1:  # the compiled step specialises on one image:
+            thr = np.concatenate([thr, thr], -2)  # a second row (never indexed) keeps one program
         thr_t = torch.from_numpy(np.ascontiguousarray(thr, dtype=np.int64)).to(self.dev)
         sp = [mi.params.sleep for mi in members]
         sleeping = np.array([sleep_on and s.fraction > 0 for s in sp])
@@ -735,7 +800,11 @@ class _Queue:
             if kind == "tick":
                 _, plan, i, args = item
                 if h is None or i - h0 >= len(h):
-                    h, h0 = impl._draws(rows[i: i + per_block]), i
+                    block = rows[i: i + per_block]
+                    if impl.compiled and len(block) < per_block:  # every block the same shape: the
+                        # compiled step sees the same (T, B, N) base of its draws (no recompile)
+                        block = torch.cat([block, block[-1:].expand(per_block - len(block), -1, -1)])
+                    h, h0 = impl._draws(block), i
                 impl._tick(plan, rows[i], h[i - h0], *args)
             elif kind == "counts":
                 _, buf, members, images, into = item

@@ -86,11 +86,17 @@ class TorchSimulator:
         impl: "auto" (native C kernel on CPU when a C compiler exists, else torch), "native"
             (CPU only) or "torch".
         threads: worker threads of the native path (default torch.get_num_threads()).
+        compile: run the pure torch path's tick under torch.compile (C++ kernels on the CPU,
+            Triton on CUDA; bit-exact with the eager path in fixed point, spike-exact in
+            float64): None (default) compiles on CUDA only; True also on the CPU (with impl
+            "auto", the torch path is then chosen); the first call of a new configuration
+            compiles for tens of seconds (inductor's cache makes later processes faster).
+            Setting it with impl "native" is a BackendError.
     """
 
     def __init__(self, params_list: list[ModelParams], seeds: list[int], mode: str = "float",
                  dtype: str = "float64", device: str = "cpu", impl: str = "auto",
-                 threads: int | None = None):
+                 threads: int | None = None, compile: bool | None = None):
         _check_members(params_list, seeds)
         if mode not in ("float", "fixed"):
             raise BackendError(f"mode must be 'float' or 'fixed', got {mode!r}")
@@ -99,6 +105,10 @@ class TorchSimulator:
         if impl not in IMPLS:
             raise BackendError(f"impl must be one of {IMPLS}, got {impl!r}")
         self.device = check_device(device)
+        if compile and impl == "native":
+            raise BackendError("compile=True compiles the pure torch path; impl='native' has no tick "
+                               "to compile")
+        self.compile = self.device.type == "cuda" if compile is None else bool(compile)
         self.mode, self.fixed = mode, mode == "fixed"
         self.dtype_name = dtype
         if self.fixed:
@@ -144,7 +154,7 @@ class TorchSimulator:
     def _choose_impl(self, impl: str) -> str:
         from lava_sleep.kernels import native
 
-        if impl == "native" or (impl == "auto" and self.device.type == "cpu"):
+        if impl == "native" or (impl == "auto" and self.device.type == "cpu" and not self.compile):
             if self.device.type != "cpu":
                 raise BackendError("impl='native' runs on the CPU only; use impl='torch' for CUDA")
             try:

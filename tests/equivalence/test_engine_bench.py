@@ -47,7 +47,7 @@ def test_bench_writes_contract_records(tmp_path, capsys):
         assert r["input_rate_hz"] == 400.0 and 0 < r["mean_input_rate_hz"] < 400.0
         assert r["dataset"] == "digits" and r["random_images"] is False and r["dataset_images"] == 512
         assert r["images"] == r["calls"] * r["images_per_call"]
-        assert r["launches_per_tick"] is None or r["impl"] == "torch"  # only the pure torch path
+        assert r["launches_per_tick"] is None or r["impl"] in bench.PURE_TORCH  # only the pure torch path
         assert r["machine"]["cores"] >= 1 and r["machine"]["torch"]
     numpy_row, engine = rows[0], rows[1:]
     # the oracle: one image per call, one sleep episode of 87 or 88 steps after every 350-step image
@@ -256,7 +256,7 @@ def _gpu_check(*args):
 
 def test_gpu_check_quick_on_the_cpu(tmp_path):
     path = tmp_path / "gpu_check.json"
-    res = _gpu_check("--device", "cpu", "--quick", "--json", str(path))
+    res = _gpu_check("--device", "cpu", "--quick", "--impl", "torch", "--json", str(path))
     assert res.returncode == 0, res.stderr[-2000:]
     out = json.loads(path.read_text())
     assert out["status"] == "done" and out["correctness"]["passed"] is True
@@ -266,6 +266,7 @@ def test_gpu_check_quick_on_the_cpu(tmp_path):
     assert out["correctness"]["float64"]["max_weight_rel_diff"] <= 1e-9
     (row,) = out["throughput"]
     assert row["status"] == "ok" and row["impl"] == "torch" and row["batch"] == 2
+    assert out["impl"] == "torch" and out["correctness"]["fixed"]["impl"] == "torch"
     assert row["launches_per_tick"] > 0 and row["network_steps_per_s"] > 0
     est = out["estimate"]
     assert est["sweep"]["runs"] == 220 and est["by_rate_at_best_batch"]["seconds"] > 0

@@ -35,6 +35,26 @@ from lava_sleep.engine import TorchSimulator
 from lava_sleep.reference import ReferenceSimulator
 
 IMPLS = ("native", "torch")
+#: the pure torch path with its tick under torch.compile (``compile=True``): marked ``compiled``
+#: (each configuration compiles for about a minute on 2 cores; the Python 3.11 CI lane leaves
+#: these out, the 3.10 lane runs them)
+COMPILED = pytest.param("torch-compiled", marks=pytest.mark.compiled)
+
+
+def _engine(params, seeds, impl: str, **kw) -> TorchSimulator:
+    """TorchSimulator with ``impl``, or the compiled torch path for "torch-compiled"."""
+    if impl == "torch-compiled":
+        sim = TorchSimulator(params, seeds, impl="torch", compile=True, **kw)
+        assert sim.impl_name == "torch" and sim._impl.compiled
+        return sim
+    return TorchSimulator(params, seeds, impl=impl, **kw)
+
+
+def _ran_compiled(sim) -> None:
+    """A compiled engine ran its compiled step (the eager step runs only for ticks that keep an
+    accumulator, none in these tests)."""
+    if getattr(sim._impl, "compiled", False):
+        assert sim._impl.compiled_ticks > 0 and sim._impl.eager_ticks == 0
 SEED = 3
 N_IMAGES = (12, 8)  # two run() calls: state must carry over between calls
 FLOAT32_JACCARD = 0.95
@@ -300,8 +320,9 @@ def _check_feature_coverage(params, ref, outs, states):
     assert ev["E"][~ev["asleep"]].any() and ev["E"][ev["asleep"]].any()
 
 
-@pytest.mark.parametrize("impl", IMPLS)
-@pytest.mark.parametrize(("mode", "form"), [("fixed", "linear"), ("float", "log")])
+@pytest.mark.parametrize(("mode", "form", "impl"), [
+    *((m, f, i) for m, f in (("fixed", "linear"), ("float", "log")) for i in IMPLS),
+    pytest.param("float", "log", "torch-compiled", marks=pytest.mark.compiled)])
 def test_all_model_features_match_oracle(mode, form, impl, features_params, make_images, oracle_cache,
                                          torch_single_thread, assert_states_match):
     """Rest steps, one_to_one / all_but_self masks, dense diehl_cook X->E with per-image
@@ -313,8 +334,9 @@ def test_all_model_features_match_oracle(mode, form, impl, features_params, make
     ref, ref_outs, ref_states = _feature_oracle(oracle_cache, params, mode, np.int64 if fixed else np.float64,
                                                 images)
     _check_feature_coverage(params, ref, ref_outs, ref_states)
-    sim = TorchSimulator([params], [SEED], mode=mode, dtype="float64", impl=impl)
+    sim = _engine([params], [SEED], impl, mode=mode, dtype="float64")
     _replay_feature_calls(sim, images, ref, ref_outs, ref_states, fixed, assert_states_match)
+    _ran_compiled(sim)
 
 
 def _replay_feature_calls(sim, images, ref, ref_outs, ref_states, fixed, assert_states_match):
@@ -497,13 +519,16 @@ def _on_demand_calls(sim, images, steps):
     return outs, states
 
 
-@pytest.mark.parametrize(("impl", "device"), [
-    ("native", "cpu"), ("torch", "cpu"),
-    pytest.param("torch", "cuda", marks=[pytest.mark.cuda, pytest.mark.skipif(
-        not torch.cuda.is_available(),
-        reason="needs a CUDA device; the same test runs on the CPU (native and torch cases) and CI "
-               "machines have no GPU")])])
-@pytest.mark.parametrize("mode", ["fixed", "float"])
+_CUDA = [pytest.mark.cuda, pytest.mark.skipif(
+    not torch.cuda.is_available(),
+    reason="needs a CUDA device; the same test runs on the CPU (native and torch cases) and CI machines "
+           "have no GPU")]
+
+
+@pytest.mark.parametrize(("mode", "impl", "device"), [
+    *((m, i, "cpu") for m in ("fixed", "float") for i in IMPLS),
+    *(pytest.param(m, "torch", "cuda", marks=_CUDA) for m in ("fixed", "float")),
+    pytest.param("fixed", "torch-compiled", "cpu", marks=pytest.mark.compiled)])
 def test_on_demand_sleep_matches_oracle(mode, impl, device, small_params, make_images, oracle_cache,
                                         torch_single_thread, assert_states_match):
     """run + sleep(steps) + run + sleep(learn=False) on a batch whose members differ in
@@ -539,8 +564,9 @@ def test_on_demand_sleep_matches_oracle(mode, impl, device, small_params, make_i
     assert ref_outs[3].sleep_steps[0] == 0 and (ref_outs[3].sleep_steps[1:] > 0).all()
     assert ref_outs[3].activity[1:, 1].sum() > 0
 
-    sim = TorchSimulator(params, seeds, mode=mode, impl=impl, device=device, threads=2)
+    sim = _engine(params, seeds, impl, mode=mode, device=device, threads=2)
     outs, states = _on_demand_calls(sim, images, steps)
+    _ran_compiled(sim)
     for ro, o, rs, s in zip(ref_outs, outs, ref_states, states, strict=True):
         for b in range(4):
             np.testing.assert_array_equal(o.counts[b], ro.counts[b])
