@@ -29,7 +29,8 @@ window after a warm-up and records::
   recorded as ``status: "skipped"`` with the reason when the backend is unavailable;
 * ``launches_per_tick`` (rows of the engine's pure torch path, ``impl: "torch"`` or, with its
   tick under torch.compile, ``"torch-compiled"``, which is what the CUDA rows run; None
-  elsewhere): kernel launches per lockstep tick (one tick advances every member one step), counted by :func:`launches_per_tick` under torch.profiler
+  elsewhere): kernel launches per lockstep tick (one tick advances every member one step),
+  counted by :func:`launches_per_tick` under torch.profiler
   in one extra call of one image after the timed window (profiling never slows the timed
   calls). On CUDA it counts device kernels, memcpy and memset operations; on the CPU the
   top-level ATen operator calls plus any torch.compile-generated kernels. ``launch_profile``
