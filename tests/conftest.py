@@ -8,6 +8,15 @@ import numpy as np
 import pytest
 
 from lava_sleep import params as P
+from lava_sleep.processes import release_fork_context
+
+
+@pytest.fixture(autouse=True)
+def _lava_importable():
+    """Tests that import lava directly (not through lava_sleep.processes) after an earlier test
+    fixed the multiprocessing start method (torch.compile and tqdm do) would fail at lava's
+    import: release the context first (processes/__init__.py)."""
+    release_fork_context()
 
 
 @pytest.fixture

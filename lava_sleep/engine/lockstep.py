@@ -36,9 +36,11 @@ a snapshot taken at its last real step, so the extra ticks leave no trace.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 import numpy as np
 import torch
+import torch._dynamo
 
 from lava_sleep import rng
 from lava_sleep.fixed import pathway_drive, rounding_offset
@@ -65,7 +67,6 @@ def compiled_step(fn):
     data-dependent), so the element-wise work of a tick fuses into a few generated kernels
     (C++ on the CPU, Triton on CUDA). Beyond COMPILE_LIMIT programs it raises rather than
     fall back to eager execution silently."""
-    import torch._dynamo
     import torch.fx.experimental._config
 
     # kernel profiling: each generated C++ kernel is a profiler event (lava-sleep bench counts
@@ -133,6 +134,7 @@ class LockstepImpl:
         self._tick_draws()
         self._decay_groups()
         self.compiled = bool(getattr(sim, "compile", False))
+        self.compile_auto = bool(getattr(sim, "compile_auto", False))  # compile=None: may fall back
         self.compiled_ticks = self.eager_ticks = 0  # ticks run by the compiled and the eager step
         self._step_compiled = compiled_step(self._step) if self.compiled else None
 
@@ -303,9 +305,22 @@ class LockstepImpl:
             decay_a = bool(decay_a[0]) if (decay_a == decay_a[0]).all() else \
                 torch.from_numpy(decay_a).to(self.dev)[:, None]
         state = (self.u, self.v, self.a, self.pending, self.x, self.y)
-        (self.u, self.v, self.a, self.pending, self.x, self.y, sx, s_n) = step(
-            state, r, h, thr_t, counts, activity[0], activity[1], noise_mode, decay_a, plan["adapt"],
-            learning, at_once)
+        try:
+            (self.u, self.v, self.a, self.pending, self.x, self.y, sx, s_n) = step(
+                state, r, h, thr_t, counts, activity[0], activity[1], noise_mode, decay_a, plan["adapt"],
+                learning, at_once)
+        except (torch._dynamo.exc.TorchDynamoException, torch._dynamo.exc.FailOnRecompileLimitHit) as exc:
+            # torch.compile failed before the step ran (nothing has changed): where the caller left
+            # the choice to the engine (compile=None on CUDA), warn once and run eagerly from now on
+            if step is not self._step_compiled or not self.compile_auto:
+                raise
+            warnings.warn(f"lava_sleep engine: torch.compile failed ({type(exc).__name__}: "
+                          f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}); the torch path "
+                          "runs eagerly (TorchSimulator(compile=False) skips the attempt)", RuntimeWarning,
+                          stacklevel=2)
+            self.compiled = self.sim.compile = False
+            self.compiled_ticks -= 1
+            return self._tick(plan, r, h, thr_t, counts, activity, rec)
         if not at_once and plan["epoch_end"].any():
             self._epoch_end(plan, r)
         if plan["block_end"].any():

@@ -91,7 +91,8 @@ class TorchSimulator:
             float64): None (default) compiles on CUDA only; True also on the CPU (with impl
             "auto", the torch path is then chosen); the first call of a new configuration
             compiles for tens of seconds (inductor's cache makes later processes faster).
-            Setting it with impl "native" is a BackendError.
+            With None, a failed compilation warns once and the tick runs eagerly; with True it
+            raises. Setting it with impl "native" is a BackendError.
     """
 
     def __init__(self, params_list: list[ModelParams], seeds: list[int], mode: str = "float",
@@ -109,6 +110,7 @@ class TorchSimulator:
             raise BackendError("compile=True compiles the pure torch path; impl='native' has no tick "
                                "to compile")
         self.compile = self.device.type == "cuda" if compile is None else bool(compile)
+        self.compile_auto = compile is None
         self.mode, self.fixed = mode, mode == "fixed"
         self.dtype_name = dtype
         if self.fixed:

@@ -219,6 +219,46 @@ def test_without_compiler_auto_falls_back_to_torch(small_params, monkeypatch):
         TorchSimulator([small_params], [1], impl="native")
 
 
+def test_compile_choices(small_params):
+    """compile: None compiles on CUDA only (the CPU default stays the native kernel); True picks
+    the torch path with impl "auto" and is refused with impl "native"."""
+    assert TorchSimulator([small_params], [1]).impl_name == "native"
+    assert TorchSimulator([small_params], [1], impl="torch").compile is False
+    sim = TorchSimulator([small_params], [1], compile=True)
+    assert sim.impl_name == "torch" and sim.compile and sim._impl.compiled and not sim._impl.compile_auto
+    with pytest.raises(BackendError, match="compile"):
+        TorchSimulator([small_params], [1], impl="native", compile=True)
+
+
+@pytest.mark.parametrize("auto", [True, False])
+def test_failed_compilation(auto, small_params, make_images, torch_single_thread):
+    """A torch.compile failure (raised before the step runs) with compile left to the engine
+    (None): one warning, then the eager step from that tick on, with results equal to an eager
+    engine's; with compile=True it is raised."""
+    images = make_images(2, small_params.n_input, seed=5)
+    calls = []
+
+    def broken(*args):
+        calls.append(1)
+        raise torch._dynamo.exc.TorchDynamoException("inductor: no code for this graph")
+
+    eager = TorchSimulator([small_params], [1], mode="fixed", impl="torch")
+    sim = TorchSimulator([small_params], [1], mode="fixed", impl="torch")
+    sim._impl.compiled, sim._impl.compile_auto, sim._impl._step_compiled = True, auto, broken
+    if not auto:
+        with pytest.raises(torch._dynamo.exc.TorchDynamoException, match="no code"):
+            sim.run(images)
+        return
+    with pytest.warns(RuntimeWarning, match="torch.compile failed.*no code.*runs eagerly"):
+        out = sim.run(images)
+    ref = eager.run(images)
+    assert len(calls) == 1 and sim.compile is False and not sim._impl.compiled
+    assert sim._impl.compiled_ticks == 0 and sim._impl.eager_ticks == ref.steps[0] == out.steps[0]
+    np.testing.assert_array_equal(out.counts, ref.counts)
+    for k, v in eager.state_dict(0).items():
+        np.testing.assert_array_equal(sim.state_dict(0)[k], v, err_msg=k)
+
+
 def test_key_array_equals_key_for_numpy_and_torch():
     seeds = np.array([0, 1, 77, 2**32 - 1], dtype=np.int64)[:, None]
     counters = np.array([0, 3, 2**31 + 9, 2**33 + 1], dtype=np.int64)[None, :]
