@@ -104,6 +104,7 @@ class LockstepImpl:
         self.normalized = tuple(n for n in self.plastic if sim.params0.network.pathway(n).normalize)
         self.norm = {n: sleep.normalize_consts(sim.params0, n, self.fc) for n in self.normalized}
         self.learn_in_sleep = sim.params0.stdp.learn_in_sleep
+        self.a_every = sim.params0.neuron.a_decay_every
         z = self._zeros
         nn = ne + ni
         self.u, self.v, self.a, self.pending = z(B, nn), z(B, nn), z(B, nn), z(B, nn)
@@ -295,8 +296,7 @@ class LockstepImpl:
         asleep, decay_a = plan["asleep"], plan["decay_a"]
         at_once = plan["at_once"]
         if self.compiled and at_once:
-            step, noise_mode, learning = self._step_compiled, None, True
-            decay_a = torch.from_numpy(decay_a).to(self.dev)[:, None]
+            step, noise_mode, learning, decay_a = self._step_compiled, None, True, None
             self.compiled_ticks += 1
         else:
             self.eager_ticks += 1
@@ -339,7 +339,8 @@ class LockstepImpl:
         ``(u, v, a, pending, x, y, sx, s_n)``.
 
         ``noise_mode``: True (all members asleep), False (all awake) or None (per member, from
-        ``r``); ``decay_a``: a bool for every member or a (B, 1) tensor; ``learning``: whether
+        ``r``); ``decay_a``: a bool for every member, a (B, 1) tensor, or None (from the step
+        counters in ``r``, on the device: no transfer per tick); ``learning``: whether
         any member learns (learning is masked per member by ``r[ROW_ACTIVE]`` either way)."""
         u, v, a, pending, x, y = state
         present_t, asleep_t, active_t = r[ROW_PRESENT].bool(), r[ROW_ASLEEP].bool(), r[ROW_ACTIVE].bool()
@@ -351,6 +352,8 @@ class LockstepImpl:
                                 neuron.noise_from_int(z, self.nc, False, self.dt))
         else:
             noise = neuron.noise_from_int(z, self.nc, noise_mode, self.dt)
+        if decay_a is None:
+            decay_a = neuron.adaptation_decays(r[ROW_T], self.a_every)[:, None]
         u, v, a, s_n = neuron.neuron_step(u, v, a, pending, noise, self.nc, decay_a, adapt)
         rows = thr_t[r[ROW_IMAGE]] if thr_t.ndim == 2 else thr_t[self.barange, r[ROW_IMAGE]]
         sx = (seg[2] < rows) & present_t[:, None]  # rng.bernoulli on the input draws
